@@ -1,0 +1,1 @@
+"""Model builders: functions returning ``keras.Model`` (backbones, heads, lifters, VAEs)."""

@@ -1,0 +1,224 @@
+"""Where and how the course runs: smoke/full mode, seeds, devices, data folders.
+
+Every notebook starts with::
+
+    from pose_lab import runtime
+    runtime.set_seed(0)
+    SMOKE = runtime.is_smoke()
+    runtime.describe()
+
+* **Smoke mode** (``POSE_LAB_SMOKE=1``, or whenever ``CI`` is set) shrinks data
+  and epochs so a notebook runs in about a minute on two CPU cores; it is what
+  the tests execute. **Full mode** is the default for students.
+* The **data directory** is ``data/`` in the repository (or the current
+  working directory's ``data/`` when pose_lab is installed from a wheel),
+  overridable with ``POSE_LAB_DATA``.
+
+Nothing here imports TensorFlow unless a function needs it (GPU/TPU detection,
+the distribution strategy), so ``import pose_lab.runtime`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from pathlib import Path
+
+__all__ = [
+    "is_smoke",
+    "pick",
+    "set_seed",
+    "backend",
+    "is_colab",
+    "gpus",
+    "tpu_available",
+    "distribution_strategy",
+    "set_mixed_precision",
+    "data_dir",
+    "shared_data_dir",
+    "repo_root",
+    "describe",
+]
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def is_smoke() -> bool:
+    """True in smoke mode: ``POSE_LAB_SMOKE`` set to a true value, or ``CI`` set.
+
+    ``POSE_LAB_SMOKE=0`` forces full mode even when ``CI`` is set.
+    """
+    flag = os.environ.get("POSE_LAB_SMOKE")
+    if flag is not None and flag.strip() != "":
+        return flag.strip().lower() in _TRUE
+    ci = os.environ.get("CI")
+    return ci is not None and ci.strip().lower() not in {"", "0", "false", "no", "off"}
+
+
+def pick(smoke, full):
+    """Return ``smoke`` in smoke mode and ``full`` otherwise.
+
+    Example:
+        >>> epochs = pick(smoke=1, full=30)
+    """
+    return smoke if is_smoke() else full
+
+
+def set_seed(seed: int = 0) -> None:
+    """Seed Python, NumPy and Keras (and through Keras the backend's RNG)."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    import numpy as np
+
+    np.random.seed(seed)
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def backend() -> str:
+    """Name of the Keras backend in use (``"tensorflow"``, ``"jax"``, ...)."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def is_colab() -> bool:
+    """True when running inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def gpus() -> list:
+    """Names of the GPUs visible to the active backend (empty on CPU)."""
+    name = backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_physical_devices("GPU")]
+    if name == "jax":
+        import jax
+
+        return [str(d) for d in jax.devices() if d.platform == "gpu"]
+    if name == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []
+
+
+def tpu_available() -> bool:
+    """True when a TPU is reachable (Colab TPU runtime, ``TPU_NAME`` set, or JAX TPU)."""
+    if backend() == "jax":
+        import jax
+
+        return any(d.platform == "tpu" for d in jax.devices())
+    return bool(os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR"))
+
+
+def distribution_strategy():
+    """The ``tf.distribute`` strategy to build models under (TensorFlow backend).
+
+    ``TPUStrategy`` on a TPU, ``MirroredStrategy`` with several GPUs, the
+    default (no-op) strategy otherwise. Use as ``with strategy.scope(): ...``.
+    Under other backends returns ``None``: JAX distributes through
+    ``keras.distribution`` instead (see ``keras.distribution.DataParallel``).
+    """
+    if backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    if tpu_available():
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    if len(gpus()) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def set_mixed_precision(enabled: bool = True) -> str:
+    """Switch Keras' global dtype policy; returns the policy name now in force.
+
+    ``mixed_float16`` on GPUs, ``mixed_bfloat16`` on TPUs, ``float32`` when
+    disabled or on CPU (where mixed precision is slower, not faster).
+    """
+    import keras
+
+    if not enabled:
+        policy = "float32"
+    elif tpu_available():
+        policy = "mixed_bfloat16"
+    elif gpus():
+        policy = "mixed_float16"
+    else:
+        policy = "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def repo_root() -> Path | None:
+    """The repository checkout pose_lab runs from, or ``None`` when installed as a wheel."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").exists() else None
+
+
+def data_dir() -> Path:
+    """Folder holding datasets: ``$POSE_LAB_DATA``, else ``<repo>/data``, else ``./data``."""
+    env = os.environ.get("POSE_LAB_DATA")
+    if env:
+        return Path(env).expanduser().resolve()
+    root = repo_root()
+    return (root / "data") if root is not None else Path.cwd() / "data"
+
+
+def shared_data_dir() -> Path | None:
+    """The project's ``../shared/data`` real samples (course development only), or ``None``.
+
+    Tests and notebooks that use it skip or fall back when it is absent.
+    """
+    env = os.environ.get("POSE_LAB_SHARED_DATA")
+    candidates = [Path(env)] if env else []
+    root = repo_root()
+    if root is not None:
+        candidates.append(root.parent / "shared" / "data")
+    for c in candidates:
+        if c.is_dir():
+            return c.resolve()
+    return None
+
+
+def describe(print_fn=print) -> str:
+    """One line describing the environment; printed and returned.
+
+    Example output::
+
+        pose_lab 0.1.0 | mode=smoke | keras 3.13.0, backend=tensorflow | device=CPU | Python 3.13.1 | data=/content/pose_lab/data
+    """
+    import keras
+
+    import pose_lab
+
+    try:
+        devices = gpus()
+    except Exception:  # pragma: no cover - a broken driver must not break the tour
+        devices = []
+    device = "TPU" if tpu_available() else (f"{len(devices)} GPU" if devices else "CPU")
+    parts = [
+        f"pose_lab {pose_lab.__version__}",
+        f"mode={'smoke' if is_smoke() else 'full'}",
+        f"keras {keras.__version__}, backend={backend()}",
+        f"device={device}",
+        f"precision={keras.mixed_precision.global_policy().name}",
+        f"Python {platform.python_version()}",
+        "Colab" if is_colab() else "local",
+        f"data={data_dir()}",
+    ]
+    line = " | ".join(parts)
+    if print_fn is not None:
+        print_fn(line)
+    return line

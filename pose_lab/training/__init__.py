@@ -1,0 +1,1 @@
+"""Training classes with custom ``compute_loss`` / ``train_step`` and callbacks."""

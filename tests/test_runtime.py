@@ -1,0 +1,61 @@
+"""Smoke/full mode, seeding and data-folder resolution."""
+
+import numpy as np
+import pytest
+
+from pose_lab import runtime
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, False),
+        ({"CI": "true"}, True),
+        ({"CI": ""}, False),
+        ({"POSE_LAB_SMOKE": "1"}, True),
+        ({"POSE_LAB_SMOKE": "0", "CI": "true"}, False),
+    ],
+)
+def test_smoke_mode(monkeypatch, env, expected):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("POSE_LAB_SMOKE", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert runtime.is_smoke() is expected
+    assert runtime.pick("s", "f") == ("s" if expected else "f")
+
+
+def test_set_seed_makes_numpy_and_keras_repeatable():
+    import keras
+
+    runtime.set_seed(123)
+    a = np.random.rand(3), keras.ops.convert_to_numpy(keras.random.normal((3,)))
+    runtime.set_seed(123)
+    b = np.random.rand(3), keras.ops.convert_to_numpy(keras.random.normal((3,)))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match="seed"):
+        runtime.set_seed(-1)
+
+
+def test_data_dir_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("POSE_LAB_DATA", str(tmp_path))
+    assert runtime.data_dir() == tmp_path.resolve()
+    monkeypatch.delenv("POSE_LAB_DATA")
+    assert runtime.data_dir().name == "data"
+
+
+def test_describe_is_one_line():
+    line = runtime.describe(print_fn=None)
+    assert "\n" not in line
+    assert f"backend={runtime.backend()}" in line
+    assert "mode=" in line
+
+
+def test_strategy_and_precision():
+    strategy = runtime.distribution_strategy()
+    if runtime.backend() == "tensorflow":
+        assert strategy.num_replicas_in_sync >= 1
+    else:
+        assert strategy is None
+    assert runtime.set_mixed_precision(False) == "float32"
