@@ -1,0 +1,552 @@
+"""Human3.6M in the common preprocessed layout: loader, protocol splits, normalisation.
+
+Files (the VideoPose3D layout, written by its ``prepare_data_h36m.py`` from the
+licensed release, or by :func:`pose_lab.data.synthetic.generate_h36m`):
+
+``data_3d_h36m.npz``
+    ``positions_3d``: dict ``subject -> dict action -> (T, 32, 3)`` world
+    coordinates in **metres** (``(T, 17, 3)`` is accepted too).
+``data_2d_h36m_*.npz`` (optional)
+    ``positions_2d``: dict ``subject -> dict action -> list of (T, 17, 2)``
+    pixels, one per camera; ``metadata`` with ``layout_name``, ``num_joints``,
+    ``keypoints_symmetry``. Detections in the COCO layout
+    (``layout_name == "coco"``) are converted with
+    :func:`pose_lab.skeletons.coco_to_h36m`. When the 2D file is omitted the
+    ground-truth 2D is computed by projecting the 3D joints through the
+    cameras with the Human3.6M distortion model.
+
+:func:`load_h36m` returns an :class:`H36MData` holding, for every
+subject/action, the 17 H36M joints in **millimetres** (world frame, and per
+camera in the camera frame, computed on access) and the 2D joints in pixels
+per camera, plus the cameras.
+
+Protocols (seed 004, Martinez et al. 2017, Pavllo et al. 2019): train on
+S1, S5, S6, S7, S8 and test on S9, S11, all four cameras, 3D root-centred in
+the camera frame; **protocol 1** reports MPJPE, **protocol 2** P-MPJPE (after
+a similarity Procrustes alignment of each prediction to its ground truth);
+errors are averaged per action, then over actions
+(:func:`pose_lab.metrics.mpjpe`, :func:`pose_lab.metrics.p_mpjpe`).
+
+Normalisation (:class:`NormStats`, as Martinez et al.): the 2D input keeps
+the root (not root-centred: the perspective cue stays) and is standardised
+per joint and coordinate; the 3D target is root-centred in the camera frame,
+the root (always zero) is dropped and each of the remaining 16 x 3
+coordinates is standardised. Statistics come from the training subjects only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, NamedTuple
+
+import numpy as np
+
+from pose_lab.geometry import Camera, h36m_cameras, project_to_2d, world_to_camera
+from pose_lab.skeletons import H36M17, H36M17_FROM_H36M32, coco_to_h36m
+
+__all__ = [
+    "TRAIN_SUBJECTS",
+    "TEST_SUBJECTS",
+    "PROTOCOLS",
+    "H36MData",
+    "LiftingArrays",
+    "NormStats",
+    "load_h36m",
+    "action_class",
+]
+
+TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
+TEST_SUBJECTS = ("S9", "S11")
+#: Evaluation protocols (same split; they differ in the alignment before the error).
+PROTOCOLS = {
+    1: "MPJPE (mm) of root-centred camera-frame 3D joints; train S1,S5,S6,S7,S8, test S9,S11, all cameras",
+    2: "P-MPJPE (mm): MPJPE after a similarity Procrustes alignment of each predicted pose; same split",
+}
+
+_MAX_METRES = 100.0  # coordinates beyond this are almost surely millimetres
+
+
+def action_class(action: str) -> str:
+    """The action class of a sequence name: ``"Walking 1"`` -> ``"Walking"``.
+
+    The real release numbers repeated sequences (``"Directions 1"``) and
+    VideoPose3D keeps its renames (``"Photo"``, ``"WalkDog"``); the class is
+    the name without a trailing sequence number.
+    """
+    return re.sub(r"\s+\d+$", "", str(action)).strip()
+
+
+def _subject_key(s: str):
+    m = re.fullmatch(r"S(\d+)", str(s))
+    return (0, int(m.group(1)), "") if m else (1, 0, str(s))
+
+
+def _load_npz(path, what: str):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    try:
+        return np.load(path, allow_pickle=True)
+    except Exception as exc:  # noqa: BLE001 - zip/pickle/format errors
+        raise ValueError(f"{path}: cannot read {what} file as .npz ({type(exc).__name__}: {exc})") from None
+
+
+def _get_dict(npz, key: str, path, expected: str) -> dict:
+    if key not in npz.files:
+        raise ValueError(
+            f"{path}: missing key {key!r} (found keys {list(npz.files)}); expected {expected}"
+        )
+    try:
+        value = npz[key]
+        value = value.item() if isinstance(value, np.ndarray) and value.dtype == object and value.shape == () else value
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{path}: cannot read key {key!r}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: key {key!r} must hold a dict {expected}, got {type(value).__name__}")
+    return value
+
+
+def _to17(arr, path, subject, action, dims):
+    a = np.asarray(arr)
+    if a.ndim != 3 or a.shape[-1] != dims or a.shape[1] not in (17, 32):
+        raise ValueError(
+            f"{path}: {subject}/{action}: expected shape (T, 32, {dims}) or (T, 17, {dims}), got {a.shape}"
+        )
+    if not np.issubdtype(a.dtype, np.number):
+        raise ValueError(f"{path}: {subject}/{action}: expected numbers, got dtype {a.dtype}")
+    if not np.all(np.isfinite(a)):
+        n = int(a.size - np.count_nonzero(np.isfinite(a)))
+        raise ValueError(f"{path}: {subject}/{action}: {n} NaN/inf coordinate(s)")
+    if a.shape[1] == 32:
+        a = a[:, list(H36M17_FROM_H36M32)]
+    return a
+
+
+class LiftingArrays(NamedTuple):
+    """Flat arrays for 2D -> 3D lifting (one row per frame and camera).
+
+    Attributes:
+        inputs_2d: ``(N, 17, 2)`` float32 pixels (not root-centred).
+        targets_3d: ``(N, 17, 3)`` float32 camera-frame mm, root-centred (root row = 0).
+        actions: ``(N,)`` action classes (``"Walking"``), str.
+        subjects: ``(N,)`` subject names, str.
+    """
+
+    inputs_2d: np.ndarray
+    targets_3d: np.ndarray
+    actions: np.ndarray
+    subjects: np.ndarray
+
+
+class _CameraFrames(Mapping):
+    """``data.positions_cam[subject][action]`` -> list of ``(T, 17, 3)`` (computed on access)."""
+
+    def __init__(self, data, subject=None):
+        self._data, self._subject = data, subject
+
+    def __getitem__(self, key):
+        if self._subject is None:
+            if key not in self._data.positions_world:
+                raise KeyError(key)
+            return _CameraFrames(self._data, key)
+        world = self._data.positions_world[self._subject][key]
+        return [world_to_camera(world, cam).astype(np.float32) for cam in self._data.cameras[self._subject]]
+
+    def __iter__(self):
+        src = self._data.positions_world if self._subject is None else self._data.positions_world[self._subject]
+        return iter(src)
+
+    def __len__(self):
+        src = self._data.positions_world if self._subject is None else self._data.positions_world[self._subject]
+        return len(src)
+
+
+@dataclass
+class H36MData:
+    """A loaded Human3.6M-format dataset (17 joints, millimetres, pixels).
+
+    Attributes:
+        positions_world: ``subject -> action -> (T, 17, 3)`` float32, world mm.
+        positions_2d: ``subject -> action -> list of (T, 17, 2)`` float32 px, per camera.
+        cameras: ``subject -> list of`` :class:`~pose_lab.geometry.Camera`.
+        path_3d, path_2d: the files read (``path_2d`` None when 2D was projected).
+        metadata: the 2D file's metadata (or the H36M defaults).
+        fps: 50.
+
+    ``positions_cam[subject][action]`` gives the per-camera camera-frame
+    joints ``(T, 17, 3)`` mm (computed on access, not stored).
+    """
+
+    positions_world: dict
+    positions_2d: dict
+    cameras: dict
+    path_3d: Path
+    path_2d: Path | None
+    metadata: dict
+    fps: int = 50
+
+    train_subjects = TRAIN_SUBJECTS
+    test_subjects = TEST_SUBJECTS
+    skeleton = H36M17
+
+    @property
+    def subjects(self) -> list[str]:
+        """Subject names, by number (S1, S5, ..., S11)."""
+        return sorted(self.positions_world, key=_subject_key)
+
+    @property
+    def actions(self) -> list[str]:
+        """Sorted action classes present (``"Walking"``, not ``"Walking 1"``)."""
+        return sorted({action_class(a) for s in self.positions_world.values() for a in s})
+
+    def sequences(self, subjects=None):
+        """``[(subject, action_name), ...]`` for the given subjects (default all)."""
+        subs = self._subjects(subjects)
+        return [(s, a) for s in subs for a in sorted(self.positions_world[s])]
+
+    @property
+    def positions_cam(self):
+        return _CameraFrames(self)
+
+    def split(self, name: str) -> list[str]:
+        """``"train"`` / ``"test"`` subjects of the standard protocols that are present here."""
+        if name not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {name!r}")
+        want = TRAIN_SUBJECTS if name == "train" else TEST_SUBJECTS
+        return [s for s in want if s in self.positions_world]
+
+    def _subjects(self, subjects):
+        if subjects is None:
+            return self.subjects
+        if isinstance(subjects, str):
+            subjects = self.split(subjects) if subjects in ("train", "test") else [subjects]
+        missing = [s for s in subjects if s not in self.positions_world]
+        if missing:
+            raise ValueError(f"subjects {missing} not in the data; available: {self.subjects}")
+        return list(subjects)
+
+    def lifting_arrays(self, subjects="train", actions=None, cameras=None, stride: int = 1) -> LiftingArrays:
+        """Pairs (2D pixels, root-centred camera-frame 3D mm) for lifting.
+
+        Args:
+            subjects: list of names, ``"train"``, ``"test"`` or None (all).
+            actions: action classes (``"Walking"``) to keep; None keeps all.
+            cameras: camera indices (0-3) to use; None uses all.
+            stride: keep every ``stride``-th frame.
+
+        Returns:
+            :class:`LiftingArrays` ``(inputs_2d, targets_3d, actions, subjects)``.
+        """
+        if not isinstance(stride, (int, np.integer)) or stride < 1:
+            raise ValueError(f"stride must be a positive int, got {stride!r}")
+        keep = None if actions is None else {action_class(a) for a in ([actions] if isinstance(actions, str) else actions)}
+        if keep is not None and not keep & set(self.actions):
+            raise ValueError(f"actions {sorted(keep)} not in the data; available: {self.actions}")
+        xs, ys, acts, subs = [], [], [], []
+        for s in self._subjects(subjects):
+            cams = self.cameras[s]
+            idx = range(len(cams)) if cameras is None else list(cameras)
+            for i in idx:
+                if not 0 <= i < len(cams):
+                    raise ValueError(f"camera index {i} out of range for {s} ({len(cams)} cameras)")
+            for a in sorted(self.positions_world[s]):
+                cls = action_class(a)
+                if keep is not None and cls not in keep:
+                    continue
+                world = self.positions_world[s][a][::stride]
+                for i in idx:
+                    cam3d = world_to_camera(world, cams[i])
+                    ys.append((cam3d - cam3d[:, :1]).astype(np.float32))
+                    xs.append(self.positions_2d[s][a][i][::stride])
+                    acts.append(np.full(len(world), cls))
+                    subs.append(np.full(len(world), s))
+        if not xs:
+            return LiftingArrays(np.zeros((0, 17, 2), np.float32), np.zeros((0, 17, 3), np.float32),
+                                 np.zeros(0, str), np.zeros(0, str))
+        return LiftingArrays(np.concatenate(xs).astype(np.float32), np.concatenate(ys),
+                             np.concatenate(acts), np.concatenate(subs))
+
+    def norm_stats(self, subjects="train", stride: int = 1) -> "NormStats":
+        """:class:`NormStats` from the given (default: training) subjects."""
+        arr = self.lifting_arrays(subjects, stride=stride)
+        return NormStats.from_arrays(arr.inputs_2d, arr.targets_3d)
+
+    def __repr__(self) -> str:
+        n = sum(len(v) for s in self.positions_world.values() for v in s.values())
+        return (f"H36MData(subjects={self.subjects}, actions={len(self.actions)}, frames={n}, "
+                f"path_3d={str(self.path_3d)!r}, path_2d={None if self.path_2d is None else str(self.path_2d)!r})")
+
+
+def _resolve_cameras(cameras, subjects, path):
+    out = {}
+    for s in subjects:
+        if cameras is None:
+            try:
+                out[s] = h36m_cameras(s)
+            except ValueError:
+                raise ValueError(
+                    f"{path}: no published Human3.6M cameras for subject {s!r}; pass cameras= "
+                    "(a dict subject -> list of pose_lab.geometry.Camera, or one list for all)"
+                ) from None
+        elif isinstance(cameras, dict):
+            if s not in cameras:
+                raise ValueError(f"cameras: no entry for subject {s!r}; keys are {sorted(cameras)}")
+            out[s] = list(cameras[s])
+        else:
+            out[s] = list(cameras)
+        if not out[s] or not all(isinstance(c, Camera) for c in out[s]):
+            raise ValueError(f"cameras for {s!r} must be a non-empty list of pose_lab.geometry.Camera")
+    return out
+
+
+def load_h36m(path_3d, path_2d=None, cameras=None) -> H36MData:
+    """Load Human3.6M-format files (real or synthetic) as 17-joint mm / px arrays.
+
+    Args:
+        path_3d: ``data_3d_h36m.npz`` (``positions_3d`` in metres).
+        path_2d: optional ``data_2d_h36m_*.npz``; None projects the 3D joints
+            through the cameras (ground-truth 2D, with distortion).
+        cameras: None for the published Human3.6M cameras of each subject, a
+            dict ``subject -> list of Camera``, or one list used for all subjects.
+
+    Returns:
+        :class:`H36MData`.
+
+    Raises:
+        FileNotFoundError: a file does not exist (the message names it).
+        ValueError: unreadable file, missing ``positions_3d``/``positions_2d``,
+            wrong joint count or shape, NaN/inf (naming subject and action),
+            coordinates that look like millimetres, 2D shorter than 3D or with
+            a camera count different from the cameras'.
+
+    Example:
+        >>> data = load_h36m("data/h36m/data_3d_h36m.npz", "data/h36m/data_2d_h36m_gt.npz")
+        >>> x2d, y3d, actions, subjects = data.lifting_arrays("train")
+    """
+    path_3d = Path(path_3d)
+    npz = _load_npz(path_3d, "Human3.6M 3D")
+    raw = _get_dict(npz, "positions_3d", path_3d, "subject -> action -> (T, 32, 3) metres")
+    if not raw:
+        raise ValueError(f"{path_3d}: 'positions_3d' is empty")
+    world = {}
+    for s, acts in raw.items():
+        if not isinstance(acts, dict):
+            raise ValueError(f"{path_3d}: positions_3d[{s!r}] must be a dict action -> array, got {type(acts).__name__}")
+        world[s] = {}
+        for a, arr in acts.items():
+            a17 = _to17(arr, path_3d, s, a, 3)
+            peak = float(np.abs(a17).max()) if a17.size else 0.0
+            if peak > _MAX_METRES:
+                raise ValueError(
+                    f"{path_3d}: {s}/{a}: coordinates up to {peak:.0f}; positions_3d must be in metres "
+                    "(these look like millimetres: divide by 1000)"
+                )
+            world[s][a] = (a17.astype(np.float64) * 1000.0).astype(np.float32)
+    subjects = sorted(world, key=_subject_key)
+    cams = _resolve_cameras(cameras, subjects, path_3d)
+
+    metadata = {"layout_name": "h36m", "num_joints": 17,
+                "keypoints_symmetry": [list(H36M17.left), list(H36M17.right)]}
+    pos2d = {}
+    if path_2d is None:
+        for s in subjects:
+            pos2d[s] = {a: [project_to_2d(world_to_camera(w, c), c).astype(np.float32) for c in cams[s]]
+                        for a, w in world[s].items()}
+    else:
+        path_2d = Path(path_2d)
+        npz2 = _load_npz(path_2d, "Human3.6M 2D")
+        raw2 = _get_dict(npz2, "positions_2d", path_2d, "subject -> action -> list of (T, 17, 2) pixels")
+        if "metadata" in npz2.files:
+            md = npz2["metadata"]
+            md = md.item() if isinstance(md, np.ndarray) and md.shape == () else md
+            if isinstance(md, dict):
+                metadata = {**metadata, **md}
+        layout = str(metadata.get("layout_name", "h36m")).lower()
+        if layout not in ("h36m", "coco"):
+            raise ValueError(f"{path_2d}: metadata layout_name {layout!r} not supported; expected 'h36m' or 'coco'")
+        for s in subjects:
+            if s not in raw2:
+                raise ValueError(f"{path_2d}: positions_2d has no subject {s!r} (present in {path_3d.name})")
+            pos2d[s] = {}
+            for a, w in world[s].items():
+                if a not in raw2[s]:
+                    raise ValueError(f"{path_2d}: positions_2d[{s!r}] has no action {a!r}")
+                views = raw2[s][a]
+                if not isinstance(views, (list, tuple)) or len(views) != len(cams[s]):
+                    n = len(views) if isinstance(views, (list, tuple)) else type(views).__name__
+                    raise ValueError(
+                        f"{path_2d}: {s}/{a}: expected a list of {len(cams[s])} arrays (one per camera), got {n}"
+                    )
+                out = []
+                for i, v in enumerate(views):
+                    v = np.asarray(v)
+                    if layout == "coco":
+                        if v.ndim != 3 or v.shape[1:] != (17, 2):
+                            raise ValueError(f"{path_2d}: {s}/{a} camera {i}: expected (T, 17, 2), got {v.shape}")
+                        v = coco_to_h36m(v)
+                    if v.ndim != 3 or v.shape[1:] != (17, 2):
+                        raise ValueError(
+                            f"{path_2d}: {s}/{a} camera {i}: expected shape (T, 17, 2), got {v.shape}"
+                        )
+                    if not np.all(np.isfinite(v)):
+                        raise ValueError(f"{path_2d}: {s}/{a} camera {i}: NaN/inf coordinates")
+                    if len(v) < len(w):
+                        raise ValueError(
+                            f"{path_2d}: {s}/{a} camera {i}: {len(v)} frames of 2D for {len(w)} frames of 3D"
+                        )
+                    out.append(v[: len(w)].astype(np.float32))   # as VideoPose3D: trim extra 2D frames
+                pos2d[s][a] = out
+    return H36MData(positions_world=world, positions_2d=pos2d, cameras=cams, path_3d=path_3d,
+                    path_2d=None if path_2d is None else Path(path_2d), metadata=metadata)
+
+
+# ---------------------------------------------------------------------------
+# normalisation
+# ---------------------------------------------------------------------------
+def _as_2d(x, name):
+    x = np.asarray(x, dtype=np.float64)
+    flat = x.ndim >= 1 and x.shape[-1] == 34
+    if flat:
+        x = x.reshape(x.shape[:-1] + (17, 2))
+    if x.ndim < 2 or x.shape[-2:] != (17, 2):
+        raise ValueError(f"{name}: expected 2D joints of shape (..., 17, 2) or (..., 34), got {np.shape(x)}")
+    return x, flat
+
+
+@dataclass
+class NormStats:
+    """Per-coordinate mean / std of lifting inputs and targets (Martinez et al. 2017).
+
+    Attributes:
+        mean_2d, std_2d: ``(17, 2)`` pixels, of the (not root-centred) 2D joints.
+        mean_3d, std_3d: ``(16, 3)`` mm, of the root-centred camera-frame 3D
+            joints without the root.
+
+    ``normalize`` / ``denormalize`` dispatch on the last axis: ``2`` (or
+    ``34`` flat) is 2D; ``3`` (``(..., 17, 3)`` or ``(..., 16, 3)``; flat
+    ``51``/``48``) is 3D. Normalised 3D always has 16 joints (root dropped);
+    denormalised 3D gets the zero root back (``(..., 17, 3)``).
+    """
+
+    mean_2d: np.ndarray
+    std_2d: np.ndarray
+    mean_3d: np.ndarray
+    std_3d: np.ndarray
+
+    def __post_init__(self):
+        for name, shape in (("mean_2d", (17, 2)), ("std_2d", (17, 2)), ("mean_3d", (16, 3)), ("std_3d", (16, 3))):
+            v = np.asarray(getattr(self, name), dtype=np.float64)
+            if v.shape != shape:
+                raise ValueError(f"NormStats.{name}: expected shape {shape}, got {v.shape}")
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"NormStats.{name} contains NaN/inf")
+            setattr(self, name, v)
+        if np.any(self.std_2d <= 0) or np.any(self.std_3d <= 0):
+            raise ValueError("NormStats: std_2d and std_3d must be positive")
+
+    @classmethod
+    def from_arrays(cls, inputs_2d, targets_3d, eps: float = 1e-6) -> "NormStats":
+        """Statistics of ``inputs_2d (N, 17, 2)`` px and ``targets_3d (N, 17, 3)`` mm.
+
+        ``targets_3d`` is root-centred here (a no-op when it already is) and
+        its root dropped; a coordinate with std below ``eps`` gets std 1.
+        """
+        x, _ = _as_2d(inputs_2d, "inputs_2d")
+        y = np.asarray(targets_3d, dtype=np.float64)
+        H36M17.check(y, "targets_3d", 3)
+        x = x.reshape(-1, 17, 2)
+        y = y.reshape(-1, 17, 3)
+        if len(x) == 0 or len(y) == 0:
+            raise ValueError("NormStats.from_arrays: need at least one pose (got 0)")
+        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+            raise ValueError("NormStats.from_arrays: inputs contain NaN/inf")
+        y = (y - y[:, :1])[:, 1:]
+        s2, s3 = x.std(0), y.std(0)
+        return cls(x.mean(0), np.where(s2 < eps, 1.0, s2), y.mean(0), np.where(s3 < eps, 1.0, s3))
+
+    @classmethod
+    def compute(cls, data: H36MData, subjects="train", stride: int = 1) -> "NormStats":
+        """From an :class:`H36MData` (training subjects by default)."""
+        return data.norm_stats(subjects, stride=stride)
+
+    # -- 2D ------------------------------------------------------------------
+    def normalize_2d(self, x) -> np.ndarray:
+        x, flat = _as_2d(x, "inputs_2d")
+        out = (x - self.mean_2d) / self.std_2d
+        return out.reshape(out.shape[:-2] + (34,)) if flat else out
+
+    def denormalize_2d(self, x) -> np.ndarray:
+        x, flat = _as_2d(x, "normalised 2D")
+        out = x * self.std_2d + self.mean_2d
+        return out.reshape(out.shape[:-2] + (34,)) if flat else out
+
+    # -- 3D ------------------------------------------------------------------
+    def normalize_3d(self, y) -> np.ndarray:
+        """``(..., 17, 3)`` (root-centred here) or ``(..., 16, 3)`` mm -> ``(..., 16, 3)`` (flat in, flat out)."""
+        y = np.asarray(y, dtype=np.float64)
+        flat = y.ndim >= 1 and y.shape[-1] in (48, 51)
+        if flat:
+            y = y.reshape(y.shape[:-1] + (y.shape[-1] // 3, 3))
+        if y.ndim < 2 or y.shape[-1] != 3 or y.shape[-2] not in (16, 17):
+            raise ValueError(f"targets_3d: expected shape (..., 17, 3) or (..., 16, 3), got {np.shape(y)}")
+        if y.shape[-2] == 17:
+            y = (y - y[..., :1, :])[..., 1:, :]
+        out = (y - self.mean_3d) / self.std_3d
+        return out.reshape(out.shape[:-2] + (48,)) if flat else out
+
+    def denormalize_3d(self, y, include_root: bool = True) -> np.ndarray:
+        """``(..., 16, 3)`` (or flat ``48``) -> mm, with the zero root prepended unless ``include_root=False``."""
+        y = np.asarray(y, dtype=np.float64)
+        flat = y.ndim >= 1 and y.shape[-1] == 48
+        if flat:
+            y = y.reshape(y.shape[:-1] + (16, 3))
+        if y.ndim < 2 or y.shape[-2:] != (16, 3):
+            raise ValueError(f"normalised 3D: expected shape (..., 16, 3) or (..., 48), got {np.shape(y)}")
+        out = y * self.std_3d + self.mean_3d
+        if include_root:
+            out = np.concatenate([np.zeros(out.shape[:-2] + (1, 3)), out], axis=-2)
+        return out.reshape(out.shape[:-2] + (-1,)) if flat else out
+
+    # -- dispatch --------------------------------------------------------------
+    def normalize(self, x) -> np.ndarray:
+        """2D (last axis 2 / 34) or 3D (last axis 3 / 48 / 51) by shape."""
+        last = np.shape(x)[-1] if np.ndim(x) else None
+        if last in (2, 34):
+            return self.normalize_2d(x)
+        if last in (3, 48, 51):
+            return self.normalize_3d(x)
+        raise ValueError(f"normalize: expected (..., 17, 2), (..., 17|16, 3) or flat 34/48/51, got {np.shape(x)}")
+
+    def denormalize(self, x) -> np.ndarray:
+        """Inverse of :meth:`normalize` (3D comes back with the zero root, 17 joints)."""
+        last = np.shape(x)[-1] if np.ndim(x) else None
+        if last in (2, 34):
+            return self.denormalize_2d(x)
+        if last in (3, 48):
+            return self.denormalize_3d(x)
+        raise ValueError(f"denormalize: expected (..., 17, 2), (..., 16, 3) or flat 34/48, got {np.shape(x)}")
+
+    # -- persistence ------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write the four arrays to an ``.npz`` (atomically)."""
+        from pose_lab.data.synthetic.dataset import save_npz_atomic
+
+        return save_npz_atomic(path, mean_2d=self.mean_2d, std_2d=self.std_2d, mean_3d=self.mean_3d,
+                               std_3d=self.std_3d)
+
+    @classmethod
+    def load(cls, path) -> "NormStats":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"normalisation statistics file not found: {path}")
+        try:
+            z = np.load(path, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(f"{path}: cannot read normalisation statistics ({type(exc).__name__}: {exc})") from None
+        need = ("mean_2d", "std_2d", "mean_3d", "std_3d")
+        missing = [k for k in need if k not in z.files]
+        if missing:
+            raise ValueError(f"{path}: missing key(s) {missing}; expected {list(need)}")
+        return cls(*(z[k] for k in need))

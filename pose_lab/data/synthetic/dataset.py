@@ -1,0 +1,197 @@
+"""Synthetic Human3.6M in the common preprocessed (VideoPose3D) layout.
+
+:func:`generate_h36m` writes the two files that the usual lifting code
+(VideoPose3D's ``prepare_data_h36m.py``, and :func:`pose_lab.data.h36m.load_h36m`)
+expects, so that the same loader and notebooks run on the real dataset and on
+this synthetic stand-in:
+
+``data_3d_h36m.npz``
+    ``positions_3d``: dict ``subject -> dict action -> (T, 32, 3) float32``,
+    world frame, **metres** (the real file divides the mocap millimetres by
+    1000 the same way), joints in the 32-joint Human3.6M order
+    (:data:`pose_lab.skeletons.H36M32`).
+``data_2d_h36m_gt.npz``
+    ``positions_2d``: dict ``subject -> dict action -> list of 4 (T, 17, 2) float32``
+    pixels, one array per camera in :data:`pose_lab.geometry.H36M_CAMERA_IDS`
+    order, projected with the Human3.6M distortion model
+    (:func:`pose_lab.geometry.project_to_2d`) through the subject's cameras
+    (:func:`~pose_lab.data.synthetic.cameras.h36m_rig`); and ``metadata``:
+    ``{"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": [left, right]}``.
+
+Both are ``np.savez_compressed`` archives of pickled dicts (load with
+``np.load(path, allow_pickle=True)["positions_3d"].item()``), written
+atomically (a temporary file in the same folder, then ``os.replace``).
+
+The 32-joint layout is filled from the kinematic model: the 17 evaluation
+joints are the model's joints; of the 15 others, ``Spine`` (11) duplicates
+``Hips`` (0) and ``LeftShoulder``/``RightShoulder`` (16, 24) duplicate the
+thorax (``Neck``, 13) as in the real recordings (zero-length bones); toe base
+and toe tip (4, 5, 9, 10) lie on the foot, forward of the ankle, following the
+ankle angle; thumb base/tip (20, 21, 28, 29) and mid-hand/finger tips
+(22, 23, 30, 31) extend the forearm through the wrist angle.
+
+Action names follow Human3.6M: ``"Walking"`` when there is one sequence per
+action, ``"Walking 1"``, ``"Walking 2"`` when there are several (the action
+class is the part before the space). A small ``synthetic_h36m.json`` next to
+the archives records the generator settings and each subject's stature.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from pose_lab.geometry import project_to_2d, world_to_camera
+from pose_lab.skeletons import H36M17
+
+from .body import ALL_SUBJECTS, subject_body
+from .cameras import h36m_rig
+from .motion import ACTIONS, FPS, generate_sequence
+
+__all__ = [
+    "generate_h36m",
+    "generate_h36m_arrays",
+    "h36m_action_names",
+    "save_npz_atomic",
+    "FILE_3D",
+    "FILE_2D",
+]
+
+FILE_3D = "data_3d_h36m.npz"
+FILE_2D = "data_2d_h36m_gt.npz"
+
+
+def h36m_action_names(action: str, n_sequences: int) -> list[str]:
+    """``["Walking"]`` for one sequence, ``["Walking 1", "Walking 2", ...]`` for several."""
+    if n_sequences < 1:
+        raise ValueError(f"n_sequences must be >= 1, got {n_sequences}")
+    return [action] if n_sequences == 1 else [f"{action} {k + 1}" for k in range(n_sequences)]
+
+
+def _check_list(values, allowed, what):
+    values = [values] if isinstance(values, str) else list(values)
+    if not values:
+        raise ValueError(f"{what}: expected at least one entry")
+    bad = [v for v in values if allowed is not None and v not in allowed]
+    if bad:
+        raise ValueError(f"{what}: unknown {bad}; expected some of {list(allowed)}")
+    return values
+
+
+def generate_h36m_arrays(subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequence: int = 500,
+                         sequences_per_action: int = 2, seed: int = 0, fps: int = FPS):
+    """Generate the synthetic dataset in memory (the contents of the two files).
+
+    Args:
+        subjects: subject names (default S1, S5, S6, S7, S8, S9, S11).
+        actions: action classes from :data:`~pose_lab.data.synthetic.motion.ACTIONS`.
+        frames_per_sequence: frames ``T`` per sequence (50 fps).
+        sequences_per_action: sequences per (subject, action) (Human3.6M has 2).
+        seed: global seed; each sequence gets its own stream from
+            ``(seed, subject, action, k)``.
+        fps: frame rate.
+
+    Returns:
+        ``(positions_3d, positions_2d, metadata)`` exactly as stored in the files
+        (3D in metres, float32).
+    """
+    subjects = _check_list(subjects, None, "subjects")
+    actions = _check_list(actions, ACTIONS, "actions")
+    if not isinstance(frames_per_sequence, (int, np.integer)) or frames_per_sequence < 1:
+        raise ValueError(f"frames_per_sequence must be a positive int, got {frames_per_sequence!r}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    positions_3d, positions_2d = {}, {}
+    for subject in subjects:
+        cams = h36m_rig(subject)
+        positions_3d[subject], positions_2d[subject] = {}, {}
+        for action in actions:
+            for k, name in enumerate(h36m_action_names(action, sequences_per_action)):
+                seq = generate_sequence(action, subject, int(frames_per_sequence), seed=(int(seed), k), fps=fps)
+                positions_3d[subject][name] = (seq.joints32 / 1000.0).astype(np.float32)
+                j17 = seq.joints
+                positions_2d[subject][name] = [
+                    project_to_2d(world_to_camera(j17, cam), cam).astype(np.float32) for cam in cams
+                ]
+    metadata = {
+        "layout_name": "h36m",
+        "num_joints": H36M17.num_joints,
+        "keypoints_symmetry": [list(H36M17.left), list(H36M17.right)],
+    }
+    return positions_3d, positions_2d, metadata
+
+
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def save_npz_atomic(path, **arrays) -> Path:
+    """``np.savez_compressed`` to a temporary file in the same folder, then rename.
+
+    A reader never sees a half-written file, and an interrupted write leaves
+    the previous file intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.chmod(tmp, _umask_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def generate_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequence: int = 500,
+                  sequences_per_action: int = 2, seed: int = 0, fps: int = FPS) -> dict:
+    """Write a synthetic Human3.6M in the VideoPose3D layout to ``out_dir``.
+
+    Args:
+        out_dir: destination folder (created if needed).
+        subjects, actions, frames_per_sequence, sequences_per_action, seed, fps:
+            see :func:`generate_h36m_arrays`.
+
+    Returns:
+        ``{"3d": Path, "2d": Path, "info": Path}``.
+
+    Example:
+        >>> paths = generate_h36m("data/h36m_synthetic", subjects=["S1", "S9"],
+        ...                       actions=["Walking", "Waving"], frames_per_sequence=100)
+        >>> from pose_lab.data.h36m import load_h36m
+        >>> data = load_h36m(paths["3d"], paths["2d"])
+    """
+    out = Path(out_dir)
+    positions_3d, positions_2d, metadata = generate_h36m_arrays(
+        subjects, actions, frames_per_sequence, sequences_per_action, seed, fps)
+    p3 = save_npz_atomic(out / FILE_3D, positions_3d=positions_3d)
+    p2 = save_npz_atomic(out / FILE_2D, positions_2d=positions_2d, metadata=metadata)
+    info = {
+        "generator": "pose_lab.data.synthetic.generate_h36m",
+        "seed": int(seed),
+        "fps": int(fps),
+        "frames_per_sequence": int(frames_per_sequence),
+        "sequences_per_action": int(sequences_per_action),
+        "subjects": {s: {"height_mm": round(subject_body(s).height_mm, 1), "sex": subject_body(s).sex}
+                     for s in positions_3d},
+        "actions": list(actions),
+        "units": {"positions_3d": "metres, world frame, z up", "positions_2d": "pixels"},
+    }
+    info_path = out / "synthetic_h36m.json"
+    fd, tmp = tempfile.mkstemp(prefix=info_path.name + ".", suffix=".tmp", dir=out)
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f, indent=1)
+    os.chmod(tmp, _umask_mode())
+    os.replace(tmp, info_path)
+    return {"3d": p3, "2d": p2, "info": info_path}
