@@ -1,0 +1,460 @@
+"""Top-down person crops as ``tf.data`` pipelines, with heatmap / coordinate targets.
+
+Each person is cropped by its box like SimpleBaseline (Xiao et al. 2018): the
+box is widened or heightened to the input's aspect ratio (never squashed),
+enlarged by ``scale_factor`` (1.25), and the region is resampled to
+``input_size`` with the same affine map that moves the keypoints; outside the
+image the crop is padded with zeros. Targets are Gaussian heatmaps
+(:func:`pose_lab.heatmaps.encode_heatmaps_tf`) and/or crop-pixel coordinates,
+with per-joint weights, in the structure that
+:class:`pose_lab.training.keypoints2d.KeypointTrainer` expects::
+
+    (images, {"heatmaps": (B, h, w, J), "weights": (B, J)})          output="heatmaps"
+    (images, {"keypoints": (B, J, 2), "weights": (B, J)})            output="coordinates"
+    (images, {"heatmaps", "keypoints", "weights"})                   output="both"
+
+Images are float32 RGB in ``[0, 255]`` (the models rescale internally).
+
+Conventions (shared with :mod:`pose_lab.heatmaps` and the renderer)
+------------------------------------------------------------------
+* Pixel coordinates have integer values at pixel centres.
+* A box is COCO ``[x, y, w, h]``; its centre is ``(x + w/2, y + h/2)``
+  (as in SimpleBaseline's ``_box2cs``).
+* :func:`crop_transform` returns the ``(2, 3)`` affine ``A`` mapping image
+  pixels to crop pixels, ``crop = A @ [x, y, 1]``: the box centre goes to the
+  crop centre ``((W - 1)/2, (H - 1)/2)``, the enlarged box's width to ``W``
+  pixels. :func:`transform_back` applies the inverse (predictions -> image
+  pixels); for heatmap coordinates multiply by the stride first
+  (:func:`heatmap_to_image`).
+
+Only :func:`person_crop_dataset` and the dataset helpers import TensorFlow (lazily).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pose_lab.heatmaps import encode_heatmaps_tf
+
+__all__ = [
+    "crop_transform",
+    "transform_points",
+    "transform_back",
+    "heatmap_to_image",
+    "crop_image",
+    "person_crop_dataset",
+    "rendered_crop_dataset",
+]
+
+_OUTPUTS = ("heatmaps", "coordinates", "both")
+
+
+# --------------------------------------------------------------------------
+# NumPy geometry
+# --------------------------------------------------------------------------
+def _check_size(input_size, name="input_size"):
+    try:
+        h, w = (int(v) for v in input_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (height, width), got {input_size!r}") from None
+    if h < 1 or w < 1:
+        raise ValueError(f"{name} must be positive (height, width), got {input_size!r}")
+    return h, w
+
+
+def crop_transform(box, input_size=(256, 192), scale_factor=1.25, rotation=0.0, scale=1.0):
+    """Affine map (image pixels -> crop pixels) for a person box.
+
+    Args:
+        box: ``(4,)`` or ``(N, 4)`` COCO boxes ``[x, y, w, h]`` in image pixels.
+        input_size: crop ``(height, width)``.
+        scale_factor: enlargement of the aspect-corrected box (SimpleBaseline: 1.25).
+        rotation: optional rotation of the crop content, radians (positive turns
+            the content clockwise on screen, y down), about the box centre.
+        scale: optional extra zoom (> 1 magnifies the content).
+
+    Returns:
+        ``(2, 3)`` or ``(N, 2, 3)`` float64 matrices ``A`` with ``crop = A @ [x, y, 1]``.
+
+    Example:
+        >>> A = crop_transform([10, 20, 30, 60], input_size=(64, 48))
+        >>> transform_points([[25.0, 50.0]], A)  # box centre -> crop centre
+        array([[23.5, 31.5]])
+    """
+    H, W = _check_size(input_size)
+    b = np.asarray(box, dtype=np.float64)
+    if b.shape[-1:] != (4,) or b.ndim > 2:
+        raise ValueError(f"box must have shape (4,) or (N, 4) = [x, y, w, h], got {b.shape}")
+    if not np.all(np.isfinite(b)):
+        raise ValueError(f"box contains NaN or inf: {b.tolist()}")
+    if scale_factor <= 0 or scale <= 0:
+        raise ValueError(f"scale_factor and scale must be > 0, got {scale_factor}, {scale}")
+    cx = b[..., 0] + 0.5 * b[..., 2]
+    cy = b[..., 1] + 0.5 * b[..., 3]
+    bw = np.maximum(b[..., 2], 1e-3)
+    bh = np.maximum(b[..., 3], 1e-3)
+    aspect = W / H
+    bw, bh = np.where(bw > aspect * bh, bw, bh * aspect), np.where(bw > aspect * bh, bw / aspect, bh)
+    s = W / (bw * scale_factor) * scale  # crop pixels per image pixel
+    c, si = np.cos(rotation), np.sin(rotation)
+    A = np.zeros(b.shape[:-1] + (2, 3))
+    A[..., 0, 0] = s * c
+    A[..., 0, 1] = -s * si
+    A[..., 1, 0] = s * si
+    A[..., 1, 1] = s * c
+    A[..., 0, 2] = (W - 1) / 2.0 - (A[..., 0, 0] * cx + A[..., 0, 1] * cy)
+    A[..., 1, 2] = (H - 1) / 2.0 - (A[..., 1, 0] * cx + A[..., 1, 1] * cy)
+    return A
+
+
+def _check_transform(transform):
+    T = np.asarray(transform, dtype=np.float64)
+    if T.shape[-2:] not in ((2, 3), (3, 3)):
+        raise ValueError(f"transform must have shape (..., 2, 3) or (..., 3, 3), got {T.shape}")
+    return T[..., :2, :]
+
+
+def transform_points(points, transform):
+    """Apply ``A`` (``(..., 2, 3)``) to points ``(..., J, 2|3)`` (a 3rd column is kept)."""
+    p = np.asarray(points, dtype=np.float64)
+    A = _check_transform(transform)
+    if p.shape[-1] not in (2, 3):
+        raise ValueError(f"points must have shape (..., J, 2) or (..., J, 3), got {p.shape}")
+    xy = np.einsum("...ij,...kj->...ki", A[..., :2], p[..., :2]) + A[..., None, :, 2]
+    if p.shape[-1] == 3:
+        return np.concatenate([xy, p[..., 2:]], axis=-1)
+    return xy
+
+
+def transform_back(coords, transform):
+    """Map crop pixels back to image pixels through the inverse of ``transform``.
+
+    Args:
+        coords: ``(..., J, 2)`` or ``(..., J, 3)`` crop-pixel coordinates (a
+            third column, e.g. a score or visibility, is kept).
+        transform: ``(..., 2, 3)`` from :func:`crop_transform` (image -> crop).
+
+    Returns:
+        image-pixel coordinates of the same shape (float64).
+    """
+    A = _check_transform(transform)
+    M = A[..., :2]
+    Minv = np.linalg.inv(M)
+    tinv = -np.einsum("...ij,...j->...i", Minv, A[..., 2])
+    inv = np.concatenate([Minv, tinv[..., None]], axis=-1)
+    return transform_points(coords, inv)
+
+
+def heatmap_to_image(coords_hm, transform, stride=4):
+    """Heatmap-pixel predictions ``(..., J, 2|3)`` -> image pixels (``* stride``, then back)."""
+    c = np.array(coords_hm, dtype=np.float64, copy=True)
+    c[..., :2] *= float(stride)
+    return transform_back(c, transform)
+
+
+def crop_image(image, transform, input_size=(256, 192)):
+    """NumPy reference crop: bilinear resampling of ``image`` through ``transform``.
+
+    Args:
+        image: ``(H, W, C)`` array.
+        transform: ``(2, 3)`` image -> crop map.
+        input_size: crop ``(height, width)``.
+
+    Returns:
+        ``(h, w, C)`` float32 crop, zeros outside the image.
+    """
+    h, w = _check_size(input_size)
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 2:
+        img = img[..., None]
+    H, W = img.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w]
+    src = transform_back(np.stack([xs.ravel(), ys.ravel()], -1).astype(np.float64), transform)
+    sx, sy = src[:, 0], src[:, 1]
+    x0 = np.floor(sx).astype(int)
+    y0 = np.floor(sy).astype(int)
+    fx = (sx - x0)[:, None]
+    fy = (sy - y0)[:, None]
+    out = np.zeros((h * w, img.shape[2]), np.float32)
+    for dy, dx, wt in ((0, 0, (1 - fx) * (1 - fy)), (0, 1, fx * (1 - fy)),
+                       (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):
+        xx, yy = x0 + dx, y0 + dy
+        ok = (xx >= 0) & (xx < W) & (yy >= 0) & (yy < H)
+        out[ok] += (wt[ok] * img[yy[ok], xx[ok]]).astype(np.float32)
+    return out.reshape(h, w, img.shape[2])
+
+
+# --------------------------------------------------------------------------
+# tf.data
+# --------------------------------------------------------------------------
+def _source_arrays(source):
+    """Normalise the accepted sources to a dict of arrays + a mode flag."""
+    from pose_lab.data.coco import PersonRecord, records_to_arrays
+
+    if isinstance(source, (list, tuple)):
+        if not source:
+            raise ValueError("person_crop_dataset: the record list is empty")
+        if not all(isinstance(r, PersonRecord) for r in source):
+            raise ValueError("person_crop_dataset: a list source must hold PersonRecord objects "
+                             "(from pose_lab.data.coco.load_coco_keypoints)")
+        return records_to_arrays(source), "files"
+    if not isinstance(source, dict):
+        raise ValueError(
+            "person_crop_dataset: source must be a list of PersonRecord, a dict of arrays with "
+            "'image_paths', 'boxes', 'keypoints', or an in-memory dict with 'images', 'keypoints' "
+            f"(and optionally 'boxes'), got {type(source).__name__}"
+        )
+    if "keypoints" not in source:
+        raise ValueError(f"person_crop_dataset: source dict needs 'keypoints' (N, 17, 3), got keys {sorted(source)}")
+    kp = np.asarray(source["keypoints"], np.float32)
+    if kp.ndim != 3 or kp.shape[-1] != 3:
+        raise ValueError(f"person_crop_dataset: 'keypoints' must have shape (N, J, 3) = x, y, v, got {kp.shape}")
+    if not np.all(np.isfinite(kp)):
+        raise ValueError("person_crop_dataset: 'keypoints' contains NaN or inf")
+    n = kp.shape[0]
+    out = {"keypoints": kp}
+    if "image_paths" in source:
+        mode = "files"
+        out["image_paths"] = np.asarray(source["image_paths"]).astype(str)
+    elif "images" in source:
+        mode = "memory"
+        images = np.asarray(source["images"])
+        if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != n:
+            raise ValueError(f"person_crop_dataset: 'images' must have shape ({n}, H, W, 3), got {images.shape}")
+        out["images"] = images
+    else:
+        raise ValueError("person_crop_dataset: source dict needs 'image_paths' or 'images'")
+    if "boxes" in source:
+        boxes = np.asarray(source["boxes"], np.float32)
+    elif mode == "memory":
+        H, W = out["images"].shape[1:3]
+        boxes = np.tile(np.array([0, 0, W, H], np.float32), (n, 1))
+    else:
+        raise ValueError("person_crop_dataset: file sources need 'boxes' (N, 4)")
+    if boxes.shape != (n, 4):
+        raise ValueError(f"person_crop_dataset: 'boxes' must have shape ({n}, 4), got {boxes.shape}")
+    out["boxes"] = boxes
+    out["ids"] = np.asarray(source.get("ids", np.arange(n)), np.int64)
+    out["image_ids"] = np.asarray(source.get("image_ids", np.arange(n)), np.int64)
+    return out, mode
+
+
+def _tf_crop_transforms(tf, boxes, H, W, scale_factor):
+    """TF version of :func:`crop_transform` (no rotation) for boxes (..., 4): (..., 2, 3)."""
+    cx = boxes[..., 0] + 0.5 * boxes[..., 2]
+    cy = boxes[..., 1] + 0.5 * boxes[..., 3]
+    bw = tf.maximum(boxes[..., 2], 1e-3)
+    bh = tf.maximum(boxes[..., 3], 1e-3)
+    aspect = W / H
+    bw2 = tf.where(bw > aspect * bh, bw, bh * aspect)
+    s = W / (bw2 * scale_factor)
+    tx = (W - 1) / 2.0 - s * cx
+    ty = (H - 1) / 2.0 - s * cy
+    zero = tf.zeros_like(s)
+    return tf.stack([tf.stack([s, zero, tx], -1), tf.stack([zero, s, ty], -1)], -2)
+
+
+def _tf_warp(tf, images, A, H, W):
+    """Resample images (B, h, w, 3) float32 through A (B, 2, 3) (image -> crop) to (B, H, W, 3).
+
+    ``ImageProjectiveTransformV3`` maps each output pixel through the inverse
+    transform and samples bilinearly with integer coordinates at pixel
+    centres (the kit's convention); outside the image it fills zeros.
+    """
+    s = A[:, 0, 0]
+    zero = tf.zeros_like(s)
+    # inverse of a scale + translation (the pipeline's crops have no rotation/shear)
+    inv = tf.stack([1.0 / s, zero, -A[:, 0, 2] / s, zero, 1.0 / s, -A[:, 1, 2] / s, zero, zero], -1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=inv, output_shape=tf.constant([H, W], tf.int32),
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+
+
+def _apply_augment(augment, image, kp):
+    """Call ``augment`` with the (image, keypoints) protocol or, for Keras layers, the dict one."""
+    try:
+        import keras
+
+        is_layer = isinstance(augment, keras.layers.Layer)
+    except Exception:  # noqa: BLE001 - keras not importable: plain callables only
+        is_layer = False
+    if is_layer:
+        out = augment({"images": image, "keypoints": kp})
+        return out["images"], out["keypoints"]
+    res = augment(image, kp)
+    if not (isinstance(res, (tuple, list)) and len(res) == 2):
+        raise ValueError("augment must return (image, keypoints)")
+    return res[0], res[1]
+
+
+def person_crop_dataset(source, input_size=(256, 192), heatmap_stride=4, sigma=2.0, augment=None,
+                        batch_size=32, shuffle=False, output="heatmaps", *, scale_factor=1.25,
+                        crop=True, seed=None, repeat=False, drop_remainder=False,
+                        shuffle_buffer=2048, with_meta=False, num_parallel_calls=None):
+    """``tf.data`` pipeline of person crops with heatmap and/or coordinate targets.
+
+    Args:
+        source: a list of :class:`pose_lab.data.coco.PersonRecord` (images read
+            from ``image_path``), a dict of arrays ``image_paths``/``boxes``/
+            ``keypoints`` (:func:`pose_lab.data.coco.records_to_arrays`), or an
+            in-memory dict ``images`` (N, H, W, 3) / ``keypoints`` (N, 17, 3)
+            [/ ``boxes`` (N, 4)] such as the output of
+            :func:`pose_lab.data.synthetic.render.render_crops`.
+        input_size: crop ``(height, width)``; SimpleBaseline uses (256, 192).
+        heatmap_stride: input pixels per heatmap pixel (heatmaps are
+            ``input_size / stride``).
+        sigma: Gaussian sigma in heatmap pixels.
+        augment: optional callable ``(images, keypoints) -> (images, keypoints)``
+            applied to the crops (float32 ``[0, 255]``, keypoints ``x, y, v`` in
+            crop pixels) before the targets are built. With a ``batch_size`` it
+            receives **batches** ``(B, H, W, 3)``, ``(B, J, 3)`` (much faster for
+            Keras layers), else single crops ``(H, W, 3)``, ``(J, 3)``. Keras
+            layers from :mod:`pose_lab.data.augment` are called with their dict
+            protocol (``{"images", "keypoints"}``).
+        batch_size: batch size (``None``: unbatched elements).
+        shuffle: shuffle the persons (buffer ``shuffle_buffer``, ``seed``).
+        output: ``"heatmaps"``, ``"coordinates"`` or ``"both"`` (see module docstring).
+        scale_factor: box enlargement (1.25).
+        crop: ``False`` keeps in-memory images as they are (they must already be
+            ``input_size``; the transform is the identity), e.g. rendered crops.
+        seed: shuffle seed (reproducible order).
+        repeat: repeat forever (for ``steps_per_epoch`` training).
+        drop_remainder: drop the last partial batch.
+        shuffle_buffer: shuffle buffer size.
+        with_meta: add a third element ``{"transform": (2, 3) image->crop,
+            "id", "image_id", "box", "keypoints_image", "index"}`` for
+            evaluation (not for ``fit``, which would read it as sample weights).
+        num_parallel_calls: parallelism of the maps (default ``tf.data.AUTOTUNE``).
+
+    Returns:
+        a ``tf.data.Dataset``.
+
+    Target weights: heatmaps: 1 for labelled keypoints (``v > 0``) inside the
+    heatmap (see :func:`pose_lab.heatmaps.encode_heatmaps`); coordinates: 1
+    for labelled keypoints inside the crop.
+    """
+    import tensorflow as tf
+
+    if output not in _OUTPUTS:
+        raise ValueError(f"output must be one of {_OUTPUTS}, got {output!r}")
+    H, W = _check_size(input_size)
+    if H % heatmap_stride or W % heatmap_stride:
+        raise ValueError(f"input_size {input_size} must be divisible by heatmap_stride {heatmap_stride}")
+    if batch_size is not None and int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
+    hm_size = (H // heatmap_stride, W // heatmap_stride)
+    arrays, mode = _source_arrays(source)
+    if not crop:
+        if mode != "memory":
+            raise ValueError("crop=False needs in-memory images (a dict with 'images')")
+        if arrays["images"].shape[1:3] != (H, W):
+            raise ValueError(f"crop=False: images are {arrays['images'].shape[1:3]}, input_size is {(H, W)}")
+    n = arrays["keypoints"].shape[0]
+    par = num_parallel_calls or tf.data.AUTOTUNE
+    det = True if (seed is not None or not shuffle) else None
+    ds = tf.data.Dataset.from_tensor_slices(np.arange(n, dtype=np.int64))
+    if shuffle:
+        ds = ds.shuffle(min(shuffle_buffer, max(n, 1)), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+
+    kps = tf.constant(arrays["keypoints"])
+    boxes = tf.constant(arrays["boxes"])
+    ids = tf.constant(arrays["ids"])
+    image_ids = tf.constant(arrays["image_ids"])
+    identity = tf.constant([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], tf.float32)
+
+    def crop_batch(images, box):
+        """(B, h, w, 3) float32, (B, 4) -> crops (B, H, W, 3), transforms (B, 2, 3)."""
+        if not crop:
+            return images, tf.tile(identity[None], [tf.shape(images)[0], 1, 1])
+        A = _tf_crop_transforms(tf, box, float(H), float(W), scale_factor)
+        return _tf_warp(tf, images, A, H, W), A
+
+    def move_keypoints(kp, A):
+        xy = tf.einsum("...jk,...ik->...ji", kp[..., :2], A[..., :2]) + A[..., None, :, 2]
+        return tf.concat([xy, kp[..., 2:3]], axis=-1)
+
+    def targets_of(img, ckp):
+        """Targets for crops with crop-pixel keypoints (batched or not)."""
+        cxy, cv = ckp[..., :2], ckp[..., 2]
+        inside = (cxy[..., 0] >= 0) & (cxy[..., 0] <= W - 1) & (cxy[..., 1] >= 0) & (cxy[..., 1] <= H - 1)
+        targets = {}
+        if output in ("heatmaps", "both"):
+            hm, w = encode_heatmaps_tf(cxy, cv, heatmap_size=hm_size, sigma=sigma, stride=heatmap_stride)
+            targets["heatmaps"] = hm
+            targets["weights"] = w
+        if output in ("coordinates", "both"):
+            targets["keypoints"] = cxy
+            wc = tf.cast((cv > 0) & inside, tf.float32)
+            targets["weights" if output == "coordinates" else "coordinate_weights"] = wc
+        return targets
+
+    def finish(img, ckp, A, i):
+        if augment is not None:
+            img, ckp = _apply_augment(augment, img, ckp)
+            img = tf.convert_to_tensor(img, tf.float32)
+            ckp = tf.convert_to_tensor(ckp, tf.float32)
+        targets = targets_of(img, ckp)
+        if with_meta:
+            meta = {"transform": A, "id": tf.gather(ids, i), "image_id": tf.gather(image_ids, i),
+                    "box": tf.gather(boxes, i), "keypoints_image": tf.gather(kps, i), "index": i}
+            return img, targets, meta
+        return img, targets
+
+    if mode == "memory":
+        images_t = tf.constant(arrays["images"])
+
+        def from_indices(i):
+            """Batched (or single) indices -> crops, crop keypoints, transforms."""
+            single = len(i.shape) == 0
+            ib = i[None] if single else i
+            img = tf.cast(tf.gather(images_t, ib), tf.float32)
+            img, A = crop_batch(img, tf.gather(boxes, ib))
+            ckp = move_keypoints(tf.gather(kps, ib), A)
+            if single:
+                img, ckp, A = img[0], ckp[0], A[0]
+            return finish(img, ckp, A, i)
+
+        if batch_size:
+            ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        ds = ds.map(from_indices, num_parallel_calls=par, deterministic=det)
+    else:
+        paths_t = tf.constant(arrays["image_paths"])
+
+        def load_and_crop(i):
+            raw = tf.io.read_file(tf.gather(paths_t, i))
+            img = tf.io.decode_image(raw, channels=3, expand_animations=False)
+            img = tf.cast(img, tf.float32)[None]
+            img, A = crop_batch(img, tf.gather(boxes, i)[None])
+            img = tf.ensure_shape(img[0], [H, W, 3])
+            return img, move_keypoints(tf.gather(kps, i), A[0]), A[0], i
+
+        ds = ds.map(load_and_crop, num_parallel_calls=par, deterministic=det)
+        if batch_size:
+            ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        ds = ds.map(finish, num_parallel_calls=par, deterministic=det)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def rendered_crop_dataset(n, size=128, seed=0, input_size=None, shuffle_seed=None, **kwargs):
+    """Render ``n`` synthetic crops and wrap them with :func:`person_crop_dataset`.
+
+    ``input_size`` defaults to ``(size, size)`` and then the rendered crops are
+    used as they are (``crop=False``; the mannequin fills 60-85 % of the crop);
+    with another ``input_size`` they are re-cropped by their silhouette boxes.
+    ``seed`` drives the renderer, ``shuffle_seed`` the shuffle order. Extra
+    keyword arguments go to :func:`person_crop_dataset`.
+
+    Returns:
+        ``(dataset, data)``: the dataset and the rendered arrays (for ground
+        truth: ``joints_3d``, ``joints_2d``, ``masks``...).
+    """
+    from pose_lab.data.synthetic.render import render_crops
+
+    data = render_crops(n, size=size, seed=seed)
+    if input_size is None:
+        input_size = (size, size)
+        kwargs.setdefault("crop", False)
+    ds = person_crop_dataset(data, input_size=input_size, seed=shuffle_seed, **kwargs)
+    return ds, data

@@ -1,0 +1,277 @@
+"""Gaussian heatmap targets and their decoding (Xiao et al., SimpleBaseline).
+
+Coordinate convention (used by the whole kit: renderer, crops, heatmaps)
+-----------------------------------------------------------------------
+2D positions are continuous pixel coordinates ``(x, y)`` whose **integer values
+are pixel centres**: pixel ``image[r, c]`` is centred on ``(x=c, y=r)`` and
+covers ``[c - 0.5, c + 0.5) x [r - 0.5, r + 0.5)``.
+
+A heatmap of stride ``s`` *samples* the input at every ``s``-th pixel centre:
+heatmap cell ``[v, u]`` corresponds to the input position ``(u * s, v * s)``.
+So a keypoint at input position ``p`` sits at heatmap position ``p / s`` and a
+decoded heatmap position ``q`` maps back to ``q * s``. This is the convention of
+SimpleBaseline's reference code (``mu = joint / feat_stride``); encoding and
+decoding use the same mapping, so the round trip is exact up to the decoder's
+quantisation (at most a quarter heatmap pixel per axis, see
+:func:`decode_heatmaps`).
+
+Targets are *unnormalised* Gaussians (peak 1.0 at the keypoint, sub-pixel
+centred, not rounded to the grid)::
+
+    H[v, u, j] = exp(-((u - x_j / s)^2 + (v - y_j / s)^2) / (2 sigma^2))
+
+with ``sigma`` in heatmap pixels (2.0 for 64x48 heatmaps as in the paper).
+
+Target weights (``(..., J)``, float32) are 1 for labelled joints (visibility
+``v > 0``, COCO flags 1 and 2) whose position falls on the heatmap
+(``-0.5 <= x/s < w - 0.5`` and likewise for ``y``), else 0; heatmaps of joints
+with weight 0 are all zero. Visibility may be ``None`` (all labelled).
+
+Functions
+---------
+* :func:`encode_heatmaps` (NumPy) and :func:`encode_heatmaps_tf` (TensorFlow,
+  for ``tf.data``; TensorFlow is imported inside the function).
+* :func:`decode_heatmaps` (NumPy) and :func:`decode_heatmaps_ops` (``keras.ops``):
+  argmax with the quarter-pixel shift toward the higher neighbour.
+* :func:`soft_argmax` (``keras.ops``): differentiable spatial soft-argmax.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "encode_heatmaps",
+    "encode_heatmaps_tf",
+    "decode_heatmaps",
+    "decode_heatmaps_ops",
+    "soft_argmax",
+    "heatmap_to_image_coords",
+]
+
+
+def _check_size(heatmap_size):
+    try:
+        h, w = (int(v) for v in heatmap_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"heatmap_size must be (height, width), got {heatmap_size!r}") from None
+    if h < 1 or w < 1:
+        raise ValueError(f"heatmap_size must be positive (height, width), got {heatmap_size!r}")
+    return h, w
+
+
+def encode_heatmaps(keypoints_xy, visibility=None, heatmap_size=(64, 48), sigma=2.0, stride=4):
+    """Gaussian heatmap targets for keypoints given in input-image pixels.
+
+    Args:
+        keypoints_xy: ``(..., J, 2)`` ``(x, y)`` in input pixels (pixel centres
+            at integers). A trailing size of 3 (COCO ``x, y, v``) is accepted:
+            the third column is then used as visibility unless ``visibility``
+            is given.
+        visibility: ``(..., J)`` flags; ``v > 0`` means labelled. ``None``: all.
+        heatmap_size: ``(height, width)`` of the heatmaps.
+        sigma: Gaussian standard deviation in heatmap pixels.
+        stride: input pixels per heatmap pixel.
+
+    Returns:
+        ``(heatmaps, target_weights)``: float32 arrays of shape
+        ``(..., h, w, J)`` and ``(..., J)``.
+
+    Example:
+        >>> hm, w = encode_heatmaps([[8.0, 20.0]], [2], heatmap_size=(16, 16), stride=4)
+        >>> hm.shape, float(hm[5, 2, 0]), float(w[0])
+        ((16, 16, 1), 1.0, 1.0)
+    """
+    kp = np.asarray(keypoints_xy, dtype=np.float64)
+    if kp.ndim < 2 or kp.shape[-1] not in (2, 3):
+        raise ValueError(
+            f"keypoints_xy must have shape (..., J, 2) (or (..., J, 3) with visibility), got {kp.shape}"
+        )
+    if visibility is None and kp.shape[-1] == 3:
+        visibility = kp[..., 2]
+    kp = kp[..., :2]
+    h, w = _check_size(heatmap_size)
+    if not (sigma > 0):
+        raise ValueError(f"sigma must be > 0 (heatmap pixels), got {sigma!r}")
+    if not (stride > 0):
+        raise ValueError(f"stride must be > 0 (input pixels per heatmap pixel), got {stride!r}")
+    if visibility is None:
+        vis = np.ones(kp.shape[:-1], dtype=bool)
+    else:
+        v = np.asarray(visibility, dtype=np.float64)
+        if v.shape != kp.shape[:-1]:
+            raise ValueError(
+                f"visibility must have shape {kp.shape[:-1]} (one flag per keypoint), got {v.shape}"
+            )
+        vis = v > 0
+    mu = kp / float(stride)
+    finite = np.all(np.isfinite(mu), axis=-1)
+    mu = np.where(finite[..., None], mu, 0.0)
+    inside = (
+        (mu[..., 0] >= -0.5) & (mu[..., 0] < w - 0.5) & (mu[..., 1] >= -0.5) & (mu[..., 1] < h - 0.5)
+    )
+    weight = (vis & finite & inside).astype(np.float32)
+    # Separable Gaussian: gx (..., J, w), gy (..., J, h).
+    inv = 1.0 / (2.0 * float(sigma) ** 2)
+    gx = np.exp(-((np.arange(w) - mu[..., 0:1]) ** 2) * inv)
+    gy = np.exp(-((np.arange(h) - mu[..., 1:2]) ** 2) * inv)
+    gx = gx * weight[..., None]
+    # (..., J, h, w) -> (..., h, w, J)
+    hm = gy[..., :, None] * gx[..., None, :]
+    hm = np.moveaxis(hm, -3, -1).astype(np.float32)
+    return hm, weight
+
+
+def encode_heatmaps_tf(keypoints_xy, visibility=None, heatmap_size=(64, 48), sigma=2.0, stride=4):
+    """TensorFlow version of :func:`encode_heatmaps`, usable inside ``tf.data``.
+
+    Same arguments, conventions and outputs (float32 tensors ``(..., h, w, J)``
+    and ``(..., J)``). Works in graph mode; leading batch dimensions allowed.
+    """
+    import tensorflow as tf
+
+    h, w = _check_size(heatmap_size)
+    kp = tf.convert_to_tensor(keypoints_xy, dtype=tf.float32)
+    if kp.shape.rank is not None and (kp.shape.rank < 2 or kp.shape[-1] not in (2, 3)):
+        raise ValueError(
+            f"keypoints_xy must have shape (..., J, 2) (or (..., J, 3)), got {kp.shape}"
+        )
+    if visibility is None and kp.shape[-1] == 3:
+        visibility = kp[..., 2]
+    kp = kp[..., :2]
+    if visibility is None:
+        vis = tf.ones(tf.shape(kp)[:-1], dtype=tf.bool)
+    else:
+        vis = tf.cast(tf.convert_to_tensor(visibility), tf.float32) > 0
+    mu = kp / float(stride)
+    finite = tf.reduce_all(tf.math.is_finite(mu), axis=-1)
+    mu = tf.where(finite[..., None], mu, tf.zeros_like(mu))
+    mx, my = mu[..., 0], mu[..., 1]
+    inside = (mx >= -0.5) & (mx < w - 0.5) & (my >= -0.5) & (my < h - 0.5)
+    weight = tf.cast(vis & finite & inside, tf.float32)
+    inv = 1.0 / (2.0 * float(sigma) ** 2)
+    xs = tf.range(w, dtype=tf.float32)
+    ys = tf.range(h, dtype=tf.float32)
+    gx = tf.exp(-tf.square(xs - mx[..., None]) * inv) * weight[..., None]  # (..., J, w)
+    gy = tf.exp(-tf.square(ys - my[..., None]) * inv)  # (..., J, h)
+    hm = gy[..., :, None] * gx[..., None, :]  # (..., J, h, w)
+    rank = len(hm.shape)
+    perm = list(range(rank - 3)) + [rank - 2, rank - 1, rank - 3]
+    return tf.transpose(hm, perm), weight
+
+
+def decode_heatmaps(heatmaps):
+    """Argmax decoding with the quarter-pixel shift toward the higher neighbour.
+
+    For each joint the maximum cell ``(u, v)`` is found; ``u`` moves by
+    ``+0.25`` (``-0.25``) when the right (left) neighbour is higher, and ``v``
+    likewise (SimpleBaseline's ``get_final_preds``). For a sub-pixel Gaussian
+    this recovers the centre within 0.25 heatmap pixel per axis.
+
+    Args:
+        heatmaps: ``(..., h, w, J)``.
+
+    Returns:
+        ``(coords, maxvals)``: ``(..., J, 2)`` float32 ``(x, y)`` in heatmap
+        pixels (multiply by the stride for input pixels) and ``(..., J)``
+        float32 peak values.
+    """
+    hm = np.asarray(heatmaps, dtype=np.float32)
+    if hm.ndim < 3:
+        raise ValueError(f"heatmaps must have shape (..., h, w, J), got {hm.shape}")
+    h, w, J = hm.shape[-3:]
+    lead = hm.shape[:-3]
+    flat = np.moveaxis(hm, -1, -3).reshape(-1, h * w)  # (N*J, h*w)
+    idx = np.argmax(flat, axis=1)
+    maxvals = flat[np.arange(flat.shape[0]), idx]
+    ys, xs = np.divmod(idx, w)
+    rows = np.arange(flat.shape[0])
+    fx = xs.astype(np.float32)
+    fy = ys.astype(np.float32)
+
+    def _val(yy, xx):
+        return flat[rows, yy * w + xx]
+
+    ok_x = (xs > 0) & (xs < w - 1)
+    xl, xr = np.clip(xs - 1, 0, w - 1), np.clip(xs + 1, 0, w - 1)
+    dx = np.sign(_val(ys, xr) - _val(ys, xl))
+    fx = fx + np.where(ok_x, 0.25 * dx, 0.0)
+    ok_y = (ys > 0) & (ys < h - 1)
+    yu, yd = np.clip(ys - 1, 0, h - 1), np.clip(ys + 1, 0, h - 1)
+    dy = np.sign(_val(yd, xs) - _val(yu, xs))
+    fy = fy + np.where(ok_y, 0.25 * dy, 0.0)
+    coords = np.stack([fx, fy], axis=-1).astype(np.float32).reshape(lead + (J, 2))
+    return coords, maxvals.astype(np.float32).reshape(lead + (J,))
+
+
+def decode_heatmaps_ops(heatmaps):
+    """``keras.ops`` version of :func:`decode_heatmaps` (any backend, batched).
+
+    Args:
+        heatmaps: tensor ``(B, h, w, J)``.
+
+    Returns:
+        ``(coords, maxvals)``: ``(B, J, 2)`` and ``(B, J)`` tensors (float32).
+    """
+    from keras import ops
+
+    hm = ops.convert_to_tensor(heatmaps, dtype="float32")
+    shape = ops.shape(hm)
+    h, w, J = shape[1], shape[2], shape[3]
+    if h is None or w is None or J is None:
+        raise ValueError(f"decode_heatmaps_ops needs static (h, w, J), got {shape}")
+    flat = ops.reshape(ops.transpose(hm, (0, 3, 1, 2)), (-1, J, h * w))  # (B, J, hw)
+    idx = ops.argmax(flat, axis=-1)  # (B, J)
+    maxvals = ops.max(flat, axis=-1)
+    ys = idx // w
+    xs = idx - ys * w
+
+    def _val(yy, xx):
+        lin = ops.cast(yy * w + xx, "int32")
+        return ops.squeeze(ops.take_along_axis(flat, lin[..., None], axis=-1), -1)
+
+    xl = ops.clip(xs - 1, 0, w - 1)
+    xr = ops.clip(xs + 1, 0, w - 1)
+    yu = ops.clip(ys - 1, 0, h - 1)
+    yd = ops.clip(ys + 1, 0, h - 1)
+    dx = ops.sign(_val(ys, xr) - _val(ys, xl))
+    dy = ops.sign(_val(yd, xs) - _val(yu, xs))
+    ok_x = ops.cast(ops.logical_and(xs > 0, xs < w - 1), "float32")
+    ok_y = ops.cast(ops.logical_and(ys > 0, ys < h - 1), "float32")
+    fx = ops.cast(xs, "float32") + 0.25 * dx * ok_x
+    fy = ops.cast(ys, "float32") + 0.25 * dy * ok_y
+    return ops.stack([fx, fy], axis=-1), maxvals
+
+
+def soft_argmax(heatmaps, beta=1.0):
+    """Spatial soft-argmax: expected ``(x, y)`` under ``softmax(beta * heatmap)``.
+
+    Differentiable, for integral/regression heads. ``beta`` sharpens the
+    distribution (use large values, e.g. 50-100, on Gaussian-target heatmaps
+    whose values lie in [0, 1]; a trained soft-argmax head learns its own scale).
+
+    Args:
+        heatmaps: ``(B, h, w, J)`` logits.
+        beta: inverse temperature.
+
+    Returns:
+        ``(B, J, 2)`` ``(x, y)`` in heatmap pixels (same convention as
+        :func:`decode_heatmaps`).
+    """
+    from keras import ops
+
+    hm = ops.convert_to_tensor(heatmaps, dtype="float32")
+    shape = ops.shape(hm)
+    h, w, J = shape[1], shape[2], shape[3]
+    flat = ops.reshape(ops.transpose(hm, (0, 3, 1, 2)), (-1, J, h * w))
+    p = ops.softmax(flat * beta, axis=-1)
+    grid_x = ops.tile(ops.arange(w, dtype="float32"), (h,))
+    grid_y = ops.repeat(ops.arange(h, dtype="float32"), w)
+    x = ops.sum(p * grid_x, axis=-1)
+    y = ops.sum(p * grid_y, axis=-1)
+    return ops.stack([x, y], axis=-1)
+
+
+def heatmap_to_image_coords(coords, stride=4):
+    """Heatmap pixels -> input pixels under the kit's convention (``coords * stride``)."""
+    return np.asarray(coords, dtype=np.float32) * float(stride)
