@@ -50,13 +50,14 @@ __all__ = [
 ]
 
 
-def _check_size(heatmap_size):
+def _check_size(size, name="heatmap_size"):
+    """``(height, width)`` as positive ints, else ValueError naming ``name``."""
     try:
-        h, w = (int(v) for v in heatmap_size)
+        h, w = (int(v) for v in size)
     except (TypeError, ValueError):
-        raise ValueError(f"heatmap_size must be (height, width), got {heatmap_size!r}") from None
+        raise ValueError(f"{name} must be (height, width), got {size!r}") from None
     if h < 1 or w < 1:
-        raise ValueError(f"heatmap_size must be positive (height, width), got {heatmap_size!r}")
+        raise ValueError(f"{name} must be positive (height, width), got {size!r}")
     return h, w
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pose_lab.heatmaps import _check_size as _check_hw
 from pose_lab.heatmaps import encode_heatmaps_tf
 
 __all__ = [
@@ -52,16 +53,6 @@ _OUTPUTS = ("heatmaps", "coordinates", "both")
 # --------------------------------------------------------------------------
 # NumPy geometry
 # --------------------------------------------------------------------------
-def _check_size(input_size, name="input_size"):
-    try:
-        h, w = (int(v) for v in input_size)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be (height, width), got {input_size!r}") from None
-    if h < 1 or w < 1:
-        raise ValueError(f"{name} must be positive (height, width), got {input_size!r}")
-    return h, w
-
-
 def crop_transform(box, input_size=(256, 192), scale_factor=1.25, rotation=0.0, scale=1.0):
     """Affine map (image pixels -> crop pixels) for a person box.
 
@@ -81,7 +72,7 @@ def crop_transform(box, input_size=(256, 192), scale_factor=1.25, rotation=0.0, 
         >>> transform_points([[25.0, 50.0]], A)  # box centre -> crop centre
         array([[23.5, 31.5]])
     """
-    H, W = _check_size(input_size)
+    H, W = _check_hw(input_size, "input_size")
     b = np.asarray(box, dtype=np.float64)
     if b.shape[-1:] != (4,) or b.ndim > 2:
         raise ValueError(f"box must have shape (4,) or (N, 4) = [x, y, w, h], got {b.shape}")
@@ -163,7 +154,7 @@ def crop_image(image, transform, input_size=(256, 192)):
     Returns:
         ``(h, w, C)`` float32 crop, zeros outside the image.
     """
-    h, w = _check_size(input_size)
+    h, w = _check_hw(input_size, "input_size")
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 2:
         img = img[..., None]
@@ -337,7 +328,7 @@ def person_crop_dataset(source, input_size=(256, 192), heatmap_stride=4, sigma=2
 
     if output not in _OUTPUTS:
         raise ValueError(f"output must be one of {_OUTPUTS}, got {output!r}")
-    H, W = _check_size(input_size)
+    H, W = _check_hw(input_size, "input_size")
     if H % heatmap_stride or W % heatmap_stride:
         raise ValueError(f"input_size {input_size} must be divisible by heatmap_stride {heatmap_stride}")
     if batch_size is not None and int(batch_size) < 1:
