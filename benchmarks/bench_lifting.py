@@ -1,0 +1,262 @@
+"""Benchmarks for 2D -> 3D lifting: training throughput, baseline and VAE-lifter accuracy.
+
+Prints Markdown tables. Three parts (``--part``):
+
+* ``throughput``: samples/s of ``model.fit`` for the Martinez et al. network
+  (4.3M parameters) at batch 64 and 256, for several compile settings
+  (``jit_compile``, ``steps_per_execution``) and input pipelines (NumPy
+  arrays vs a ``tf.data`` pipeline). Reference (issue 5): the same network in
+  PyTorch 2.13 trains at ~1,600 (batch 64) and ~3,000 (batch 256) samples/s
+  on the 2-core CPU. ``--torch`` also times a PyTorch replica when torch is
+  importable (it is not a dependency of the kit).
+* ``baseline``: the Martinez baseline trained on synthetic Human3.6M (or the
+  real files under ``data/h36m`` with ``--real``), protocol 1 and 2 in mm on
+  S9/S11, per action and averaged, with the wall-clock time.
+* ``vae``: the thesis's VAE lifter on the same data: mean-prediction MPJPE
+  and best-of-k MPJPE against the baseline.
+
+Usage::
+
+    python benchmarks/bench_lifting.py --part throughput
+    python benchmarks/bench_lifting.py --part baseline vae --epochs 6
+    KERAS_BACKEND=jax python benchmarks/bench_lifting.py --part throughput
+
+Timings on a shared machine vary: report them with the load (``uptime``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _load_average() -> str:
+    try:
+        return " ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:  # pragma: no cover
+        return "n/a"
+
+
+# ------------------------------------------------------------------ throughput
+
+
+def _keras_rate(batch_size, jit_compile, steps_per_execution, pipeline, steps, seed=0):
+    import keras
+
+    from pose_lab.models import lifting as L
+
+    keras.utils.set_random_seed(seed)
+    model = L.compile_lifter(L.build_lifter(), jit_compile=jit_compile,
+                             steps_per_execution=steps_per_execution)
+    n = batch_size * steps
+    if pipeline == "tf.data":
+        if keras.backend.backend() != "tensorflow":
+            return None
+        import tensorflow as tf
+
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((n, 17, 2)).astype(np.float32)
+        y = rng.standard_normal((n, 16, 3)).astype(np.float32)
+        ds = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n).batch(batch_size, drop_remainder=True)
+              .prefetch(tf.data.AUTOTUNE))
+        times = []
+
+        class _T(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.t = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                times.append(time.perf_counter() - self.t)
+
+        model.fit(ds, epochs=3, verbose=0, callbacks=[_T()])
+        return n / float(np.median(times[1:]))
+    return L.measure_throughput(model, batch_size, num_samples=n, epochs=2, seed=seed)
+
+
+def _torch_rate(batch_size, steps, threads=2):  # pragma: no cover - optional reference
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(threads)
+
+    class Block(nn.Module):
+        def __init__(self, h=1024, p=0.5):
+            super().__init__()
+            self.f = nn.Sequential(nn.Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(p),
+                                   nn.Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(p))
+
+        def forward(self, x):
+            return x + self.f(x)
+
+    net = nn.Sequential(nn.Linear(34, 1024), nn.BatchNorm1d(1024), nn.ReLU(), nn.Dropout(0.5),
+                        Block(), Block(), nn.Linear(1024, 48))
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    n = batch_size * steps
+    x, y = torch.randn(n, 34), torch.randn(n, 48)
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        perm = torch.randperm(n)
+        for i in range(0, n, batch_size):
+            idx = perm[i:i + batch_size]
+            opt.zero_grad()
+            loss = ((net(x[idx]) - y[idx]) ** 2).mean()
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - t)
+    return n / float(np.median(times[1:]))
+
+
+def part_throughput(args):
+    import keras
+
+    backend = keras.backend.backend()
+    print(f"\n### Training throughput, Martinez lifter (4.3M params), backend={backend}")
+    print(f"CPU cores visible: {os.cpu_count()}, load average before: {_load_average()}\n")
+    configs = [
+        ("numpy, jit_compile=False", False, 1, "numpy"),
+        ("numpy, jit_compile=True (XLA)", True, 1, "numpy"),
+        ("numpy, steps_per_execution=16", False, 16, "numpy"),
+    ]
+    if backend == "tensorflow":
+        configs.append(("tf.data + prefetch", False, 1, "tf.data"))
+    if backend == "jax":
+        configs = [("numpy, jit (JAX always compiles)", "auto", 1, "numpy"),
+                   ("numpy, steps_per_execution=16", "auto", 16, "numpy")]
+    print("| setting | batch 64 (samples/s) | batch 256 (samples/s) |")
+    print("| --- | ---: | ---: |")
+    for name, jit, spe, pipe in configs:
+        rates = []
+        for bs in (64, 256):
+            r = _keras_rate(bs, jit, spe, pipe, steps=args.steps)
+            rates.append("-" if r is None else f"{r:,.0f}")
+        print(f"| keras/{backend}: {name} | {rates[0]} | {rates[1]} |", flush=True)
+    if args.torch:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            print("| PyTorch replica | torch not installed | |")
+        else:
+            rates = [f"{_torch_rate(bs, args.steps):,.0f}" for bs in (64, 256)]
+            print(f"| PyTorch replica ({torch.__version__}, 2 threads) | {rates[0]} | {rates[1]} |")
+    print("| reference: PyTorch 2.13 on the idle 2-core CPU (issue 5) | ~1,600 | ~3,000 |")
+    print(f"\nload average after: {_load_average()}")
+
+
+# ------------------------------------------------------------------- accuracy
+
+
+def _data(args):
+    from pose_lab import runtime
+    from pose_lab.data.h36m import load_h36m
+    from pose_lab.models import lifting as L
+
+    real = runtime.data_dir() / "h36m"
+    if args.real and (real / "data_3d_h36m.npz").exists():
+        p3, p2 = real / "data_3d_h36m.npz", real / "data_2d_h36m_gt.npz"
+        source = f"real Human3.6M ({real})"
+    else:
+        from pose_lab.data.synthetic import generate_h36m
+
+        out = runtime.data_dir() / "h36m_synthetic" / f"{args.frames}x{args.sequences}"  # shared with the notebooks
+        if not (out / "data_2d_h36m_gt.npz").exists():
+            generate_h36m(out, frames_per_sequence=args.frames, sequences_per_action=args.sequences)
+        p3, p2 = out / "data_3d_h36m.npz", out / "data_2d_h36m_gt.npz"
+        source = f"synthetic Human3.6M ({args.frames} frames x {args.sequences} sequences per action)"
+    data = load_h36m(p3, p2 if p2.exists() else None)
+    return L.prepare_lifting_data(data, train_stride=args.stride), source
+
+
+def part_baseline(args, ld, source):
+    import keras
+
+    from pose_lab.models import lifting as L
+
+    keras.utils.set_random_seed(0)
+    model = L.compile_lifter(L.build_lifter(), steps_per_execution=args.spe)
+    t0 = time.perf_counter()
+    L.fit_lifter(model, ld.x_train, ld.y_train, epochs=args.epochs, batch_size=64, verbose=0)
+    train_s = time.perf_counter() - t0
+    table = L.evaluate_lifter(model, ld.x_test, ld.y_test_mm, ld.actions_test, ld.stats)
+    print(f"\n### Martinez baseline on {source}")
+    print(f"train {len(ld.x_train):,} poses (S1,S5,S6,S7,S8, 4 cameras), test {len(ld.x_test):,} (S9,S11); "
+          f"{args.epochs} epochs at batch 64 in {train_s / 60:.1f} min "
+          f"(backend {keras.backend.backend()}, load average {_load_average()})\n")
+    print(table.to_markdown())
+    return model, table, train_s
+
+
+def part_vae(args, ld, source, baseline_table=None):
+    import keras
+
+    from pose_lab.models import lifting as L
+    from pose_lab.training import vae as V
+
+    keras.utils.set_random_seed(0)
+    model = V.make_vae_lifter(target_std=ld.stats.std_3d, seed=0)
+    steps = args.vae_epochs * int(np.ceil(len(ld.x_train) / 64))
+    model.compile(optimizer=V.vae_optimizer(steps), steps_per_execution=args.spe)
+    t0 = time.perf_counter()
+    V.fit_vae(model, ld.x_train, ld.y_train, epochs=args.vae_epochs, batch_size=64, verbose=0)
+    train_s = time.perf_counter() - t0
+    mean_table = L.evaluate_lifter(model, ld.x_test, ld.y_test_mm, ld.actions_test,
+                                   predict_fn=lambda x: V.predict_mean(model, x, ld.stats))
+    rows = [("VAE lifter, mean prediction (z = mu)", mean_table.average["P1"], mean_table.average["P2"])]
+    for k in args.k:
+        hyp = V.sample_hypotheses(model, ld.x_test, k=k, stats=ld.stats, seed=0)
+        best = V.best_of_k_mpjpe(hyp, ld.y_test_mm)
+        per_action = [best[ld.actions_test == a].mean() for a in np.unique(ld.actions_test)]
+        rows.append((f"VAE lifter, best of {k}", float(np.mean(per_action)), float("nan")))
+    mu, lv = V.encode(model, ld.x_test[:5000])
+    print(f"\n### VAE lifter (thesis design: 5x512 encoder/decoder, latent 100, beta 1e-3) on {source}")
+    print(f"{args.vae_epochs} epochs at batch 64 (Adam 1e-3, cosine decay) in {train_s / 60:.1f} min; active units "
+          f"{V.active_units(mu)}/{mu.shape[1]}; mean posterior std {np.exp(0.5 * lv).mean():.3f}\n")
+    print("| method | P1 MPJPE (mm) | P2 P-MPJPE (mm) |")
+    print("| --- | ---: | ---: |")
+    if baseline_table is not None:
+        print(f"| Martinez baseline | {baseline_table.average['P1']:.1f} | {baseline_table.average['P2']:.1f} |")
+    for name, p1, p2 in rows:
+        print(f"| {name} | {p1:.1f} | {'-' if np.isnan(p2) else f'{p2:.1f}'} |")
+    if baseline_table is not None:
+        ratio = rows[0][1] / baseline_table.average["P1"]
+        print(f"\nmean prediction / baseline P1 = {ratio:.3f} (target <= 1.10)")
+    return model, mean_table
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", nargs="+", default=["throughput", "baseline", "vae"],
+                   choices=["throughput", "baseline", "vae"])
+    p.add_argument("--steps", type=int, default=150, help="steps per timed epoch (throughput)")
+    p.add_argument("--torch", action="store_true", help="also time a PyTorch replica if installed")
+    p.add_argument("--frames", type=int, default=500, help="synthetic frames per sequence")
+    p.add_argument("--sequences", type=int, default=2, help="synthetic sequences per action")
+    p.add_argument("--stride", type=int, default=1, help="training frame stride")
+    p.add_argument("--epochs", type=int, default=5, help="baseline epochs (the notebooks' full mode)")
+    p.add_argument("--vae-epochs", type=int, default=5)
+    p.add_argument("--spe", type=int, default=1, help="steps_per_execution")
+    p.add_argument("--k", type=int, nargs="+", default=[10])
+    p.add_argument("--real", action="store_true", help="use data/h36m when present")
+    args = p.parse_args(argv)
+
+    if "throughput" in args.part:
+        part_throughput(args)
+    table = None
+    if "baseline" in args.part or "vae" in args.part:
+        ld, source = _data(args)
+        if "baseline" in args.part:
+            _, table, _ = part_baseline(args, ld, source)
+        if "vae" in args.part:
+            part_vae(args, ld, source, table)
+
+
+if __name__ == "__main__":
+    main()
