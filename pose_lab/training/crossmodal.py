@@ -1,0 +1,662 @@
+"""Cross-modal VAE training: one latent space for images, 2D poses and 3D poses.
+
+Spurr et al. (CVPR 2018) as adapted in the thesis (seed 004, chapter 4). Four
+networks (:mod:`pose_lab.models.crossmodal`) share a latent space ``z``:
+
+* ``q_img(z | image)``, the image encoder, and ``q_2d(z | pose_2d)``, the
+  2D-pose encoder, each a diagonal Gaussian ``N(mu, diag(sigma^2))``;
+* ``p(image | z)``, the image decoder, and ``p(pose_3d | z)``, the 3D-pose decoder.
+
+Training alternates three encoder/decoder **pairs**, one batch per pair in
+rotation (step ``t`` trains pair ``t mod 3``)::
+
+    pair 0  image  -> image     L1(image, image_hat)   + beta * KL(q_img || p) / (H*W*C)
+    pair 1  image  -> 3D pose   MSE(pose_3d, pose_hat) + beta * KL(q_img || p) / (J*3)
+    pair 2  2D     -> 3D pose   MSE(pose_3d, pose_hat) + beta * KL(q_2d  || p) / (J*3)
+
+Each term is the negative cross-modal ELBO of its pair,
+``-E_q(z|x_in)[log p(x_out | z)] + beta * KL(q(z|x_in) || N(0, I))``, with
+the reconstruction averaged per element and the KL divided by the number of
+elements of the reconstruction, as in the thesis (section 4.2; see
+:func:`pose_lab.losses.kl_divergence_diag_gaussian`). The shared decoders
+force both encoders to place an image and its 2D pose where the 3D decoder
+finds the same 3D pose, so image -> 3D works without any 2D detector.
+
+How the alternation is implemented (and what it costs)
+------------------------------------------------------
+The pair is chosen *inside the compiled train step* from a step-counter
+variable, with ``keras.ops`` only, so the stock ``Model.fit`` runs it unchanged
+under TensorFlow and JAX. :meth:`CrossModalVAE.call` runs all four networks
+(image encoder once, image decoder once, 2D encoder once, 3D decoder twice);
+:meth:`CrossModalVAE.compute_loss` computes all three pair losses and
+returns their sum weighted by ``one_hot(schedule[step mod len(schedule)])``.
+Gradients of the two unselected pairs are exactly zero (``0 * loss``), so a
+network outside the selected pair gets a zero gradient on that step.
+
+*Why not* ``keras.ops.switch`` *(run only the selected pair)?* Under JAX a
+``lax.switch`` branch may not update state: the BatchNorm moving statistics
+the image networks update in training would escape the branch as leaked
+tracers unless every branch were rewritten statelessly (``stateless_call``
+on each network, returning every network's updated non-trainable variables).
+The one-hot weighting keeps the four networks as plain functional models.
+
+*Cost*: every step pays the forward and backward pass of all four networks,
+instead of only the selected pair's. The image encoder and decoder dominate;
+with a pair-only step costing ``E + D`` (pair 0), ``E`` (pair 1) or almost
+nothing (pair 2), the average pair-only step is about ``(2E + D) / 3`` against
+``E + D`` here: about 2x when ``E ~ D``. ``benchmarks/bench_crossmodal.py``
+measures it. In exchange, the BatchNorm statistics of every network see every
+batch, and the monitoring metrics (KL of both encoders, image->3D and 2D->3D
+MPJPE) come for free on every step.
+
+*Optimizer state*: the alternation zeroes gradients, not updates. Adam's first
+moment keeps moving a network for a few steps after its pair was last
+selected (it decays by ``beta_1 = 0.9`` per step). Plain SGD would update only
+the selected pair's networks (the tests use that to check the rotation).
+
+Data: a dict with ``"image"`` (``(B, H, W, 3)`` uint8, or floats in
+``[0, 1]``), ``"pose_2d"`` (z-scored 2D pixels, ``(B, J2, 2)``) and
+``"pose_3d"`` (z-scored root-centred camera-frame mm, ``(B, J3, 3)``); build it with
+:func:`prepare_crossmodal_data` from rendered crops
+(:func:`pose_lab.data.synthetic.render.render_crops`) and
+:func:`crossmodal_stats`. The model keeps the normalisation statistics, so
+the inference helpers take pixels / uint8 images and return millimetres.
+
+Example:
+    >>> from pose_lab.data.synthetic.render import render_crops
+    >>> from pose_lab.models.crossmodal import build_crossmodal_networks
+    >>> crops = render_crops(512, size=64, seed=1, actions=True)
+    >>> stats = crossmodal_stats(crops["joints_2d"], crops["joints_3d"])
+    >>> data = prepare_crossmodal_data(crops["images"], crops["joints_2d"], crops["joints_3d"], stats)
+    >>> model = CrossModalVAE(**build_crossmodal_networks(image_size=64), stats=stats)
+    >>> model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=suggested_jit_compile())
+    >>> model.fit(data, batch_size=64, epochs=3)
+    >>> pred_mm = model.predict_3d_from_image(crops["images"])  # (N, 17, 3) mm
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+from pose_lab import losses
+
+__all__ = [
+    "PAIRS",
+    "CrossModalVAE",
+    "crossmodal_stats",
+    "prepare_crossmodal_data",
+    "suggested_jit_compile",
+]
+
+#: The encoder/decoder pairs, in the default rotation order.
+PAIRS = ("image_to_image", "image_to_3d", "pose2d_to_3d")
+
+_STAT_KEYS = ("mean_2d", "std_2d", "mean_3d", "std_3d")
+
+
+# ------------------------------------------------------------------ compilation
+
+
+def suggested_jit_compile():
+    """``jit_compile`` for ``CrossModalVAE.compile``: ``False`` for TensorFlow on a CPU, else ``"auto"``.
+
+    XLA-compiling the four-network train step under TensorFlow takes tens of
+    seconds on a 2-core CPU for no measurable gain per step there
+    (``benchmarks/bench_crossmodal.py`` prints both), so a smoke run would
+    spend most of its time compiling. On a GPU XLA pays off; under JAX every
+    step is XLA-compiled anyway (``jit_compile=False`` would run op by op).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return "auto"
+    from pose_lab import runtime
+
+    return "auto" if runtime.gpus() or runtime.tpu_available() else False
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _numeric(x, what):
+    arr = np.asarray(x)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{what}: expected a numeric array, got dtype {arr.dtype}")
+    return arr
+
+
+def _check_finite(arr, what):
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        flat = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1) if arr.ndim > 1 else ~np.isfinite(arr)
+        first = int(np.argmax(flat))
+        raise ValueError(
+            f"{what}: {int(flat.sum())} sample(s) contain NaN or inf values (first at index {first})"
+        )
+
+
+def _check_poses(x, dims, allowed_joints, what):
+    """``(N, J, dims)`` float32 with ``J`` in ``allowed_joints``; ValueError otherwise."""
+    arr = _numeric(x, what)
+    joints = "/".join(str(j) for j in allowed_joints)
+    if arr.ndim != 3 or arr.shape[-1] != dims or arr.shape[1] not in allowed_joints:
+        raise ValueError(f"{what}: expected shape (N, {joints}, {dims}), got {arr.shape}")
+    arr = arr.astype(np.float32, copy=False)
+    _check_finite(arr, what)
+    return arr
+
+
+def _check_images(x, shape, what="images"):
+    """Images ``(N, H, W, C)`` as float32 in [0, 1] (uint8 is divided by 255)."""
+    arr = _numeric(x, what)
+    h, w, c = shape
+    if arr.ndim != 4 or tuple(arr.shape[1:]) != (h, w, c):
+        raise ValueError(f"{what}: expected shape (N, {h}, {w}, {c}), got {arr.shape}")
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"{what}: expected uint8 (0..255) or floats in [0, 1], got dtype {arr.dtype}")
+    arr = arr.astype(np.float32, copy=False)
+    _check_finite(arr, what)
+    lo, hi = float(arr.min(initial=0.0)), float(arr.max(initial=0.0))
+    if lo < -1e-3 or hi > 1.0 + 1e-3:
+        raise ValueError(
+            f"{what}: float images must lie in [0, 1] (got values in [{lo:.3g}, {hi:.3g}]); "
+            "pass uint8 images for 0..255"
+        )
+    return arr
+
+
+def _drop_root(arr, root):
+    return np.delete(arr, root, axis=1)
+
+
+def crossmodal_stats(joints_2d, joints_3d, *, root: int = 0, drop_root: bool = True) -> dict:
+    """Training-set normalisation statistics for the pose inputs and targets.
+
+    As in Martinez et al. and the thesis (seed 004, section 3.2): the 2D pose
+    (pixels) is *not* root-centred; the 3D pose (camera frame, mm) is
+    root-centred; with ``drop_root`` the root joint is removed from both; then
+    each coordinate is z-scored with the training set's mean and std.
+
+    Args:
+        joints_2d: ``(N, 17, 2)`` H36M17 pixels.
+        joints_3d: ``(N, 17, 3)`` H36M17 camera-frame mm.
+        root: index of the root joint (0, the pelvis, in H36M17).
+        drop_root: remove the root (16 joints in, 16 out), the thesis's choice.
+
+    Returns:
+        ``{"mean_2d", "std_2d"}`` of shape ``(J2, 2)`` and ``{"mean_3d", "std_3d"}``
+        of shape ``(J3, 3)``, float32 (the mapping form
+        :func:`pose_lab.models.lifting.stats_arrays` also reads).
+    """
+    j2 = _check_poses(joints_2d, 2, (17,), "joints_2d (H36M17 pixels)")
+    j3 = _check_poses(joints_3d, 3, (17,), "joints_3d (H36M17 camera-frame mm)")
+    if len(j2) != len(j3):
+        raise ValueError(f"joints_2d and joints_3d: expected the same N, got {len(j2)} and {len(j3)}")
+    if len(j2) < 2:
+        raise ValueError(f"joints_2d: need at least 2 poses to estimate a std, got {len(j2)}")
+    j3 = j3 - j3[:, root : root + 1]
+    if drop_root:
+        j2, j3 = _drop_root(j2, root), _drop_root(j3, root)
+    std_2d, std_3d = j2.std(0), j3.std(0)
+    return {
+        "mean_2d": j2.mean(0).astype(np.float32),
+        "std_2d": np.where(std_2d < 1e-8, 1.0, std_2d).astype(np.float32),
+        "mean_3d": j3.mean(0).astype(np.float32),
+        "std_3d": np.where(std_3d < 1e-8, 1.0, std_3d).astype(np.float32),
+    }
+
+
+def _stats_dict(stats):
+    if stats is None:
+        return None
+    out = {}
+    for key in _STAT_KEYS:
+        if isinstance(stats, dict):
+            if key not in stats:
+                raise ValueError(f"stats: missing {key!r}; expected keys {_STAT_KEYS}")
+            value = stats[key]
+        elif hasattr(stats, key):
+            value = getattr(stats, key)
+        else:
+            raise ValueError(f"stats: expected a mapping or object with {_STAT_KEYS}, got {type(stats).__name__}")
+        out[key] = np.asarray(value, np.float32)
+    for kind, dims in (("2d", 2), ("3d", 3)):
+        m, s = out[f"mean_{kind}"], out[f"std_{kind}"]
+        if m.ndim != 2 or m.shape[-1] != dims or s.shape != m.shape:
+            raise ValueError(
+                f"stats: mean_{kind} and std_{kind} must both have shape (J, {dims}), got {m.shape} and {s.shape}"
+            )
+        if not (np.all(np.isfinite(m)) and np.all(np.isfinite(s)) and np.all(s > 0)):
+            raise ValueError(f"stats: mean_{kind}/std_{kind} must be finite with std > 0")
+    return out
+
+
+def prepare_crossmodal_data(images, joints_2d, joints_3d, stats, *, root: int = 0) -> dict:
+    """The training dict of :class:`CrossModalVAE` from images and poses in natural units.
+
+    Args:
+        images: ``(N, H, W, 3)`` uint8 (kept as uint8: the model divides by
+            255 inside its step, so 24k 64x64 crops take 300 MB, not 1.2 GB)
+            or floats in ``[0, 1]`` (returned as float32).
+        joints_2d: ``(N, 17, 2)`` H36M17 pixels.
+        joints_3d: ``(N, 17, 3)`` H36M17 camera-frame mm.
+        stats: from :func:`crossmodal_stats` (its joint counts decide whether
+            the root is dropped: 16 joints = dropped).
+        root: index of the root joint.
+
+    Returns:
+        ``{"image": uint8 or float32 [0, 1], "pose_2d": (N, J2, 2) z-scores,
+        "pose_3d": (N, J3, 3) z-scores of the root-centred pose}``.
+    """
+    st = _stats_dict(stats)
+    if st is None:
+        raise ValueError("stats: expected the dict returned by crossmodal_stats, got None")
+    img = _numeric(images, "images")
+    if img.ndim != 4:
+        raise ValueError(f"images: expected shape (N, H, W, C), got {img.shape}")
+    if img.dtype != np.uint8:  # uint8 stays uint8 (4x less memory); the model divides by 255
+        img = _check_images(img, img.shape[1:], "images")
+    j2 = _check_poses(joints_2d, 2, (17,), "joints_2d (H36M17 pixels)")
+    j3 = _check_poses(joints_3d, 3, (17,), "joints_3d (H36M17 camera-frame mm)")
+    if not len(img) == len(j2) == len(j3):
+        raise ValueError(
+            f"images, joints_2d, joints_3d: expected the same N, got {len(img)}, {len(j2)}, {len(j3)}"
+        )
+    j3 = j3 - j3[:, root : root + 1]
+    if st["mean_2d"].shape[0] == 16:
+        j2 = _drop_root(j2, root)
+    if st["mean_3d"].shape[0] == 16:
+        j3 = _drop_root(j3, root)
+    return {
+        "image": img,
+        "pose_2d": ((j2 - st["mean_2d"]) / st["std_2d"]).astype(np.float32),
+        "pose_3d": ((j3 - st["mean_3d"]) / st["std_3d"]).astype(np.float32),
+    }
+
+
+# --------------------------------------------------------------------------- model
+
+
+def _serialize(model):
+    return keras.saving.serialize_keras_object(model)
+
+
+def _deserialize(config):
+    if isinstance(config, keras.Model):
+        return config
+    return keras.saving.deserialize_keras_object(config)
+
+
+@keras.saving.register_keras_serializable(package="pose_lab")
+class CrossModalVAE(keras.Model):
+    """Cross-modal VAE: image and 2D-pose encoders, image and 3D-pose decoders, one latent.
+
+    Trained with ``fit()`` on dicts ``{"image", "pose_2d", "pose_3d"}`` (see
+    :func:`prepare_crossmodal_data`), alternating the pairs of :data:`PAIRS`
+    one batch each (the module docstring explains how and at what cost).
+
+    Args:
+        image_encoder: ``(B, H, W, C) -> [mean, log_var]`` (``build_image_encoder``).
+        image_decoder: ``(B, latent) -> (B, H, W, C)`` in ``[0, 1]``.
+        pose2d_encoder: ``(B, J2, 2) -> [mean, log_var]``.
+        pose3d_decoder: ``(B, latent) -> (B, J3, 3)``.
+        beta: weight of the (per-element normalised) KL terms; kept in the
+            non-trainable variable ``model.beta`` so a callback can anneal it.
+        stats: normalisation statistics from :func:`crossmodal_stats`
+            (``None``: poses are used as given, MPJPE is then in those units).
+        schedule: the rotation of pairs, names from :data:`PAIRS` (default:
+            the three pairs in order; repeat a name to train that pair more often).
+        root: root joint index in H36M17 (re-inserted at the origin by the
+            inference helpers when the decoder has 16 joints).
+        seed: seed of the reparameterisation noise.
+
+    Metrics (``fit`` logs): ``loss`` (the selected pair's loss), one
+    ``<pair>_loss`` per pair (averaged over the steps that trained it),
+    ``kl_image`` and ``kl_pose2d`` (KL in nats, un-normalised, every step),
+    ``mpjpe_image_to_3d`` and ``mpjpe_2d_to_3d`` (mm, over all 17 joints with
+    the root counted as exact, every step). In ``evaluate()`` the latent
+    means are decoded and all three pairs are scored on every batch; ``loss``
+    is then the mean of the three pair losses.
+    """
+
+    def __init__(
+        self,
+        image_encoder,
+        image_decoder,
+        pose2d_encoder,
+        pose3d_decoder,
+        beta: float = 1e-3,
+        stats=None,
+        schedule=PAIRS,
+        root: int = 0,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.image_encoder = _deserialize(image_encoder)
+        self.image_decoder = _deserialize(image_decoder)
+        self.pose2d_encoder = _deserialize(pose2d_encoder)
+        self.pose3d_decoder = _deserialize(pose3d_decoder)
+        self._check_networks()
+
+        if not isinstance(beta, numbers.Real) or not beta >= 0:
+            raise ValueError(f"beta: expected a non-negative number, got {beta!r}")
+        self.initial_beta = float(beta)
+        schedule = (schedule,) if isinstance(schedule, str) else tuple(schedule)
+        unknown = [p for p in schedule if p not in PAIRS]
+        if not schedule or unknown:
+            raise ValueError(f"schedule: expected a non-empty sequence of names from {PAIRS}, got {schedule!r}")
+        self.schedule = schedule
+        self.root = int(root)
+        self.seed = seed
+        self._stats = _stats_dict(stats)
+        if self._stats is not None:
+            for kind, j in (("2d", self.num_joints_2d), ("3d", self.num_joints_3d)):
+                if self._stats[f"mean_{kind}"].shape[0] != j:
+                    raise ValueError(
+                        f"stats: mean_{kind} has {self._stats[f'mean_{kind}'].shape[0]} joints, "
+                        f"the networks use {j}"
+                    )
+
+        self.beta = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.initial_beta),
+                                    trainable=False, name="beta")
+        self.pair_step = self.add_weight(shape=(), dtype="int32", initializer="zeros",
+                                         trainable=False, name="pair_step")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+        self.pair_trackers = {p: keras.metrics.Mean(name=f"{p}_loss") for p in PAIRS}
+        self.kl_image_tracker = keras.metrics.Mean(name="kl_image")
+        self.kl_pose2d_tracker = keras.metrics.Mean(name="kl_pose2d")
+        self.mpjpe_image_tracker = keras.metrics.Mean(name="mpjpe_image_to_3d")
+        self.mpjpe_2d_tracker = keras.metrics.Mean(name="mpjpe_2d_to_3d")
+        self.built = True
+
+    # ----------------------------------------------------------------- structure
+
+    def _check_networks(self):
+        for attr in ("image_encoder", "image_decoder", "pose2d_encoder", "pose3d_decoder"):
+            if not isinstance(getattr(self, attr), keras.Model):
+                raise ValueError(f"{attr}: expected a keras.Model, got {type(getattr(self, attr)).__name__}")
+        img_shape = tuple(self.image_encoder.input_shape[1:])
+        if len(img_shape) != 3:
+            raise ValueError(f"image_encoder: expected an input (H, W, C), got {img_shape}")
+        dec_shape = tuple(self.image_decoder.output_shape[1:])
+        if dec_shape != img_shape:
+            raise ValueError(f"image_decoder: outputs {dec_shape}, the image encoder reads {img_shape}")
+        latents = {
+            "image_encoder": self.image_encoder.output_shape[0][-1],
+            "pose2d_encoder": self.pose2d_encoder.output_shape[0][-1],
+            "image_decoder": self.image_decoder.input_shape[-1],
+            "pose3d_decoder": self.pose3d_decoder.input_shape[-1],
+        }
+        if len(set(latents.values())) != 1:
+            raise ValueError(f"the four networks must share one latent dimension, got {latents}")
+        p2 = tuple(self.pose2d_encoder.input_shape[1:])
+        p3 = tuple(self.pose3d_decoder.output_shape[1:])
+        if len(p2) != 2 or p2[1] != 2:
+            raise ValueError(f"pose2d_encoder: expected an input (J, 2), got {p2}")
+        if len(p3) != 2 or p3[1] != 3:
+            raise ValueError(f"pose3d_decoder: expected an output (J, 3), got {p3}")
+
+    @property
+    def image_shape(self):
+        """``(H, W, C)`` of the images the model reads and writes."""
+        return tuple(self.image_encoder.input_shape[1:])
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.image_decoder.input_shape[-1])
+
+    @property
+    def num_joints_2d(self) -> int:
+        return int(self.pose2d_encoder.input_shape[1])
+
+    @property
+    def num_joints_3d(self) -> int:
+        return int(self.pose3d_decoder.output_shape[1])
+
+    @property
+    def stats(self):
+        """The normalisation statistics (a dict of arrays), or ``None``."""
+        return None if self._stats is None else {k: v.copy() for k, v in self._stats.items()}
+
+    def pair_at(self, step: int) -> str:
+        """Name of the pair trained at training step ``step`` (0-based)."""
+        return self.schedule[int(step) % len(self.schedule)]
+
+    def build(self, input_shape=None):  # the four networks are built functional models
+        self.built = True
+
+    # ------------------------------------------------------------------- forward
+
+    def _sample(self, mean, log_var):
+        eps = keras.random.normal(ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_var) * eps
+
+    def call(self, inputs, training=False):
+        """Run all four networks; returns a dict of every quantity the losses need.
+
+        ``inputs``: ``{"image", "pose_2d"}`` (``"pose_3d"`` is ignored). In
+        training the latents are sampled (reparameterisation trick); otherwise
+        the means are decoded.
+        """
+        if not isinstance(inputs, dict) or "image" not in inputs or "pose_2d" not in inputs:
+            raise ValueError(
+                "CrossModalVAE expects a dict with 'image', 'pose_2d' (and 'pose_3d' for training); "
+                f"got {type(inputs).__name__}"
+                + (f" with keys {sorted(inputs)}" if isinstance(inputs, dict) else "")
+            )
+        image = inputs["image"]
+        if keras.backend.standardize_dtype(image.dtype) == "uint8":
+            image = ops.cast(image, "float32") / 255.0
+        img_mean, img_log_var = self.image_encoder(image, training=training)
+        p2_mean, p2_log_var = self.pose2d_encoder(inputs["pose_2d"], training=training)
+        if training:
+            z_img = self._sample(img_mean, img_log_var)
+            z_2d = self._sample(p2_mean, p2_log_var)
+        else:
+            z_img, z_2d = img_mean, p2_mean
+        return {
+            "image_mean": img_mean,
+            "image_log_var": img_log_var,
+            "pose2d_mean": p2_mean,
+            "pose2d_log_var": p2_log_var,
+            "image_recon": self.image_decoder(z_img, training=training),
+            "pose3d_from_image": self.pose3d_decoder(z_img, training=training),
+            "pose3d_from_2d": self.pose3d_decoder(z_2d, training=training),
+        }
+
+    # ---------------------------------------------------------------------- loss
+
+    def _pair_weights(self, training):
+        """``(3,)`` weights of the pairs: one-hot of the scheduled pair in training, 1/3 each otherwise."""
+        if not training:
+            return ops.ones((len(PAIRS),), "float32") / float(len(PAIRS))
+        ids = ops.convert_to_tensor([PAIRS.index(p) for p in self.schedule], dtype="int32")
+        step = ops.convert_to_tensor(self.pair_step)
+        pair = ops.take(ids, ops.mod(step, len(self.schedule)))
+        self.pair_step.assign(step + 1)
+        return ops.one_hot(pair, len(PAIRS), dtype="float32")
+
+    def _mpjpe_mm(self, target, pred):
+        std = None if self._stats is None else self._stats["std_3d"]
+        pad = 1 if (self._stats is not None and self.num_joints_3d == 16) else 0
+        return losses.mean_per_joint_position_error(target, pred, scale=std, pad_joints=pad)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        del y, sample_weight  # targets come from x; every sample weighs the same
+        if not isinstance(x, dict) or "pose_3d" not in x:
+            raise ValueError(
+                "CrossModalVAE training and evaluation need a dict with 'image', 'pose_2d' and 'pose_3d' "
+                "(see prepare_crossmodal_data)"
+            )
+        image = x["image"]
+        if keras.backend.standardize_dtype(image.dtype) == "uint8":
+            image = ops.cast(image, "float32") / 255.0
+        pose_3d = x["pose_3d"]
+        n_image = float(np.prod(self.image_shape))
+        n_pose = float(self.num_joints_3d * 3)
+        beta = ops.cast(ops.convert_to_tensor(self.beta), "float32")
+
+        kl_img = losses.kl_divergence_diag_gaussian(y_pred["image_mean"], y_pred["image_log_var"])
+        kl_2d = losses.kl_divergence_diag_gaussian(y_pred["pose2d_mean"], y_pred["pose2d_log_var"])
+        pair_losses = ops.stack([
+            losses.l1_loss(image, y_pred["image_recon"]) + beta * kl_img / n_image,
+            losses.mse_loss(pose_3d, y_pred["pose3d_from_image"]) + beta * kl_img / n_pose,
+            losses.mse_loss(pose_3d, y_pred["pose3d_from_2d"]) + beta * kl_2d / n_pose,
+        ])
+        weights = self._pair_weights(training)
+        total = ops.sum(weights * pair_losses)
+        for extra in self.losses:  # weight regularisers, if any network has them
+            total = total + ops.sum(ops.cast(extra, total.dtype))
+
+        for i, p in enumerate(PAIRS):
+            self.pair_trackers[p].update_state(pair_losses[i], sample_weight=ops.sign(weights[i]))
+        self.kl_image_tracker.update_state(kl_img)
+        self.kl_pose2d_tracker.update_state(kl_2d)
+        self.mpjpe_image_tracker.update_state(self._mpjpe_mm(pose_3d, y_pred["pose3d_from_image"]))
+        self.mpjpe_2d_tracker.update_state(self._mpjpe_mm(pose_3d, y_pred["pose3d_from_2d"]))
+        return total
+
+    # ------------------------------------------------------------------ inference
+
+    def _to_mm(self, pose_norm, include_root):
+        pose = np.asarray(pose_norm, np.float32)
+        if self._stats is not None:
+            pose = pose * self._stats["std_3d"] + self._stats["mean_3d"]
+        if include_root and self.num_joints_3d == 16:
+            pose = np.insert(pose, self.root, 0.0, axis=1)
+        return pose
+
+    def _normalise_2d(self, poses_2d):
+        allowed = (self.num_joints_2d, 17) if self.num_joints_2d == 16 else (self.num_joints_2d,)
+        what = "poses_2d (H36M17 pixels)"
+        p = _check_poses(poses_2d, 2, allowed, what)
+        if p.shape[1] == 17 and self.num_joints_2d == 16:
+            p = _drop_root(p, self.root)
+        if self._stats is not None:
+            p = (p - self._stats["mean_2d"]) / self._stats["std_2d"]
+        return p.astype(np.float32)
+
+    def _check_latent(self, z):
+        arr = _numeric(z, "z")
+        if arr.ndim != 2 or arr.shape[1] != self.latent_dim:
+            raise ValueError(f"z: expected shape (N, {self.latent_dim}), got {arr.shape}")
+        arr = arr.astype(np.float32, copy=False)
+        _check_finite(arr, "z")
+        return arr
+
+    @staticmethod
+    def _run(net, x, batch_size):
+        """Run ``net`` in inference mode on ``x`` in batches; NumPy outputs.
+
+        TensorFlow: eager calls (no tracing or XLA compilation per network and
+        input size, which on a CPU costs more than it saves). Other backends:
+        ``net.predict`` on batches of one power-of-two size (padded, then cut
+        back), so repeated calls with different ``N`` do not recompile.
+        Inference-mode networks treat samples independently, so neither
+        batching nor padding changes the results.
+        """
+        n = len(x)
+        if n == 0:
+            raise ValueError("expected at least one sample, got an empty array")
+        if keras.backend.backend() == "tensorflow":
+            parts = [net(x[i : i + batch_size], training=False) for i in range(0, n, int(batch_size))]
+            if isinstance(parts[0], (list, tuple)):
+                return [np.concatenate([ops.convert_to_numpy(p[k]) for p in parts]) for k in range(len(parts[0]))]
+            return np.concatenate([ops.convert_to_numpy(p) for p in parts])
+        bs = min(int(batch_size), 1 << (n - 1).bit_length())
+        pad = (-n) % bs
+        if pad:
+            x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)], axis=0)
+        out = net.predict(x, batch_size=bs, verbose=0)
+        if isinstance(out, (list, tuple)):
+            return [np.asarray(o)[:n] for o in out]
+        return np.asarray(out)[:n]
+
+    def encode_image(self, images, batch_size: int = 256):
+        """Latent Gaussians of images: ``(mean, log_var)``, each ``(N, latent_dim)``.
+
+        ``images``: ``(N, H, W, C)`` uint8 or floats in ``[0, 1]``.
+        """
+        x = _check_images(images, self.image_shape)
+        mean, log_var = self._run(self.image_encoder, x, batch_size)
+        return np.asarray(mean), np.asarray(log_var)
+
+    def encode_pose_2d(self, poses_2d, batch_size: int = 1024):
+        """Latent Gaussians of 2D poses (H36M17 pixels, ``(N, 17, 2)``): ``(mean, log_var)``."""
+        mean, log_var = self._run(self.pose2d_encoder, self._normalise_2d(poses_2d), batch_size)
+        return np.asarray(mean), np.asarray(log_var)
+
+    def predict_3d_from_image(self, images, batch_size: int = 256, include_root: bool = True):
+        """Cross-generation image -> 3D: decode the image encoder's mean with the 3D decoder.
+
+        Args:
+            images: ``(N, H, W, C)`` uint8 or floats in ``[0, 1]``.
+            batch_size: inference batch size.
+            include_root: re-insert the root at the origin (``(N, 17, 3)``).
+
+        Returns:
+            Root-centred camera-frame 3D poses in mm (H36M17 order).
+        """
+        mean, _ = self.encode_image(images, batch_size)
+        return self._to_mm(self._run(self.pose3d_decoder, mean, batch_size), include_root)
+
+    def predict_3d_from_2d(self, poses_2d, batch_size: int = 1024, include_root: bool = True):
+        """2D -> 3D through the shared latent (the 2D encoder's mean, decoded to 3D).
+
+        Args:
+            poses_2d: ``(N, 17, 2)`` H36M17 pixels (or ``(N, 16, 2)`` without the
+                root when the encoder takes 16 joints).
+            batch_size: inference batch size.
+            include_root: re-insert the root at the origin (``(N, 17, 3)``).
+
+        Returns:
+            Root-centred camera-frame 3D poses in mm.
+        """
+        mean, _ = self.encode_pose_2d(poses_2d, batch_size)
+        return self._to_mm(self._run(self.pose3d_decoder, mean, batch_size), include_root)
+
+    def reconstruct_image(self, images, batch_size: int = 256):
+        """image -> image: the decoded encoder mean, floats in ``[0, 1]`` of shape ``(N, H, W, C)``."""
+        mean, _ = self.encode_image(images, batch_size)
+        return np.asarray(self._run(self.image_decoder, mean, batch_size))
+
+    def decode_latent(self, z, batch_size: int = 256, include_root: bool = True) -> dict:
+        """Decode latents ``(N, latent_dim)`` to both modalities.
+
+        Returns:
+            ``{"image": (N, H, W, C) floats in [0, 1], "pose_3d": (N, 17, 3) mm}``.
+        """
+        z = self._check_latent(z)
+        return {
+            "image": np.asarray(self._run(self.image_decoder, z, batch_size)),
+            "pose_3d": self._to_mm(self._run(self.pose3d_decoder, z, batch_size), include_root),
+        }
+
+    # ------------------------------------------------------------ serialisation
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "image_encoder": _serialize(self.image_encoder),
+            "image_decoder": _serialize(self.image_decoder),
+            "pose2d_encoder": _serialize(self.pose2d_encoder),
+            "pose3d_decoder": _serialize(self.pose3d_decoder),
+            "beta": self.initial_beta,
+            "stats": None if self._stats is None else {k: v.tolist() for k, v in self._stats.items()},
+            "schedule": list(self.schedule),
+            "root": self.root,
+            "seed": self.seed,
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("image_encoder", "image_decoder", "pose2d_encoder", "pose3d_decoder"):
+            config[key] = _deserialize(config[key])
+        return cls(**config)
