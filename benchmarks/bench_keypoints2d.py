@@ -53,7 +53,7 @@ def _real_coco():
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--smoke", action="store_true", help="tiny sizes (seconds)")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes (seconds); also when POSE_LAB_SMOKE/CI is set")
     ap.add_argument("--train-crops", type=int, default=None, help="override the recipe's number of crops")
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     ap.add_argument("--val-images", type=int, default=None, help="synthetic COCO validation images")
@@ -61,7 +61,6 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     import keras
-    import numpy as np
 
     from pose_lab import runtime
     from pose_lab.data.pipelines import rendered_crop_dataset
@@ -71,14 +70,15 @@ def main(argv=None):
     from pose_lab.training.schedules import WarmupCosineDecay
 
     runtime.set_seed(0)
+    smoke = args.smoke or runtime.is_smoke()
     recipe = kp2d.SYNTHETIC_RECIPE
-    n_train = args.train_crops or (256 if args.smoke else recipe["train_crops"])
-    epochs = args.epochs or (1 if args.smoke else recipe["epochs"])
-    n_val = args.val_images or (4 if args.smoke else recipe["val_images"])
+    n_train = args.train_crops or (256 if smoke else recipe["train_crops"])
+    epochs = args.epochs or (1 if smoke else recipe["epochs"])
+    n_val = args.val_images or (4 if smoke else recipe["val_images"])
     batch = recipe["batch_size"]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_kp2d_"))
     rows = []
-    print(runtime.describe(print_fn=None), flush=True)
+    print(f"bench_keypoints2d: {'smoke' if smoke else 'full'} sizes |", runtime.describe(print_fn=None), flush=True)
 
     t0 = time.perf_counter()
     train_ds, _ = rendered_crop_dataset(

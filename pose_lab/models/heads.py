@@ -24,7 +24,7 @@ values are pixel centres, heatmap cell ``u`` <-> input pixel ``u * stride``.
 from __future__ import annotations
 
 import keras
-from keras import layers, ops
+from keras import layers
 
 from pose_lab.heatmaps import soft_argmax
 

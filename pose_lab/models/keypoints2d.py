@@ -29,7 +29,9 @@ def heatmap_stride(model) -> float:
     in_w = model.input_shape[2]
     out_w = model.output_shape[2]
     if in_w is None or out_w is None:
-        raise ValueError(f"heatmap_stride needs static input/output widths, got {model.input_shape} -> {model.output_shape}")
+        raise ValueError(
+            f"heatmap_stride needs static input/output widths, got {model.input_shape} -> {model.output_shape}"
+        )
     return float(in_w) / float(out_w)
 
 
