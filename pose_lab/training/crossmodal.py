@@ -45,9 +45,11 @@ instead of only the selected pair's. The image encoder and decoder dominate;
 with a pair-only step costing ``E + D`` (pair 0), ``E`` (pair 1) or almost
 nothing (pair 2), the average pair-only step is about ``(2E + D) / 3`` against
 ``E + D`` here: about 2x when ``E ~ D``. ``benchmarks/bench_crossmodal.py``
-measures it. In exchange, the BatchNorm statistics of every network see every
-batch, and the monitoring metrics (KL of both encoders, image->3D and 2D->3D
-MPJPE) come for free on every step.
+measures it against plain models that run one pair only: 1.8x at 32x32 and
+at 64x64 (batch 64, 2-core CPU shared with other jobs). In exchange, the
+BatchNorm statistics of every network see every batch, and the monitoring
+metrics (KL of both encoders, image->3D and 2D->3D MPJPE) come for free on
+every step.
 
 *Optimizer state*: the alternation zeroes gradients, not updates. Adam's first
 moment keeps moving a network for a few steps after its pair was last
@@ -105,7 +107,7 @@ def suggested_jit_compile():
     """``jit_compile`` for ``CrossModalVAE.compile``: ``False`` for TensorFlow on a CPU, else ``"auto"``.
 
     XLA-compiling the four-network train step under TensorFlow takes tens of
-    seconds on a 2-core CPU for no measurable gain per step there
+    seconds on a 2-core CPU and the compiled step was not faster there
     (``benchmarks/bench_crossmodal.py`` prints both), so a smoke run would
     spend most of its time compiling. On a GPU XLA pays off; under JAX every
     step is XLA-compiled anyway (``jit_compile=False`` would run op by op).
