@@ -147,21 +147,28 @@ def resnet50_backbone(input_shape=(256, 192, 3), weights=None, input_scale=255.0
     return keras.Model(inputs, dict(zip(FEATURE_KEYS, outs)), name=name)
 
 
-def _conv_bn_relu(x, filters, kernel, stride, name, relu=True):
-    x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
+def conv_bn_relu(x, filters, kernel, stride, name, relu=True, kernel_initializer="glorot_uniform",
+                 bn_epsilon=1e-5):
+    """Conv2D (no bias) + BatchNormalization (+ ReLU), layers named ``{name}_conv/_bn/_relu``."""
+    x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
+                      kernel_initializer=kernel_initializer, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=0.9, epsilon=bn_epsilon, name=f"{name}_bn")(x)
     if relu:
         x = layers.ReLU(name=f"{name}_relu")(x)
     return x
 
 
-def _basic_block(x, filters, stride, name):
-    """ResNet basic block (two 3x3 convs) with a 1x1 projection shortcut when needed."""
+def basic_block(x, filters, stride, name, suffixes=("1", "2"), **conv_kwargs):
+    """ResNet basic block (two 3x3 convs) with a 1x1 projection shortcut when needed.
+
+    ``conv_kwargs`` (``kernel_initializer``, ``bn_epsilon``) go to :func:`conv_bn_relu`;
+    ``suffixes`` name the two convolutions ``{name}_{suffix}``.
+    """
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = _conv_bn_relu(x, filters, 1, stride, f"{name}_proj", relu=False)
-    y = _conv_bn_relu(x, filters, 3, stride, f"{name}_1")
-    y = _conv_bn_relu(y, filters, 3, 1, f"{name}_2", relu=False)
+        shortcut = conv_bn_relu(x, filters, 1, stride, f"{name}_proj", relu=False, **conv_kwargs)
+    y = conv_bn_relu(x, filters, 3, stride, f"{name}_{suffixes[0]}", **conv_kwargs)
+    y = conv_bn_relu(y, filters, 3, 1, f"{name}_{suffixes[1]}", relu=False, **conv_kwargs)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.ReLU(name=f"{name}_out")(y)
 
@@ -206,14 +213,14 @@ def small_resnet_backbone(
     stem_width = int(stem_width or widths[0])
     inputs = keras.Input(shape, name="image")
     x = ImagePreprocessing("symmetric", input_scale, name="preprocess")(inputs)
-    x = _conv_bn_relu(x, stem_width, 3, 2, "stem1")
-    x = _conv_bn_relu(x, stem_width, 3, 1, "stem2")
+    x = conv_bn_relu(x, stem_width, 3, 2, "stem1")
+    x = conv_bn_relu(x, stem_width, 3, 1, "stem2")
     x = layers.MaxPooling2D(2, name="stem_pool")(x)
     outputs = {}
     for stage, (key, width, n) in enumerate(zip(FEATURE_KEYS, widths, blocks)):
         for b in range(n):
             stride = 2 if (stage > 0 and b == 0) else 1
-            x = _basic_block(x, width, stride, f"stage{stage + 1}_block{b + 1}")
+            x = basic_block(x, width, stride, f"stage{stage + 1}_block{b + 1}")
         outputs[key] = x
     return keras.Model(inputs, outputs, name=name)
 

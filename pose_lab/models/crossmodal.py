@@ -51,6 +51,8 @@ import numbers
 import keras
 from keras import layers
 
+from pose_lab.models.backbones import basic_block, conv_bn_relu
+
 __all__ = [
     "build_image_encoder",
     "build_image_decoder",
@@ -110,24 +112,8 @@ def _log_var_head(x, latent_dim, log_var_bias):
                         name="z_log_var")(x)
 
 
-def _conv_bn_relu(x, filters, kernel, strides, name, relu=True):
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
-                      kernel_initializer="he_normal", name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-    if relu:
-        x = layers.ReLU(name=f"{name}_relu")(x)
-    return x
-
-
-def _basic_block(x, filters, strides, name):
-    """ResNet-18/34 basic block: two 3x3 convolutions and an identity (or 1x1 projection) skip."""
-    shortcut = x
-    if strides != 1 or x.shape[-1] != filters:
-        shortcut = _conv_bn_relu(x, filters, 1, strides, f"{name}_proj", relu=False)
-    y = _conv_bn_relu(x, filters, 3, strides, f"{name}_a")
-    y = _conv_bn_relu(y, filters, 3, 1, f"{name}_b", relu=False)
-    y = layers.Add(name=f"{name}_add")([shortcut, y])
-    return layers.ReLU(name=f"{name}_out")(y)
+# The crossmodal image encoder's conv layers: He initialisation, Keras' default BN epsilon.
+_CONV = {"kernel_initializer": "he_normal", "bn_epsilon": 1e-3}
 
 
 def build_image_encoder(
@@ -184,11 +170,11 @@ def build_image_encoder(
 
     inputs = keras.Input((h, w, channels), name="image")
     x = layers.Rescaling(2.0, offset=-1.0, name="to_unit_range")(inputs)  # [0, 1] -> [-1, 1]
-    x = _conv_bn_relu(x, widths[0], 3, 2, "stem")
+    x = conv_bn_relu(x, widths[0], 3, 2, "stem", **_CONV)
     for s, width in enumerate(widths):
         for b in range(blocks_per_stage):
             strides = 2 if (s > 0 and b == 0) else 1
-            x = _basic_block(x, width, strides, f"stage{s + 1}_block{b + 1}")
+            x = basic_block(x, width, strides, f"stage{s + 1}_block{b + 1}", suffixes=("a", "b"), **_CONV)
     if pooling == "flatten":
         x = layers.Flatten(name="pool")(x)
     else:
