@@ -213,6 +213,29 @@ def test_scenes_masks_boxes_and_rle():
             np.testing.assert_array_equal(flat.reshape(m.shape, order="F"), m)
 
 
+def test_coco_writer_renders_in_chunks_and_continues_the_pose_cycle(monkeypatch):
+    """write_coco_dataset renders WRITE_CHUNK scenes at a time (bounded memory):
+    one chunk equals render_scenes with the same seed, and given poses keep
+    cycling across chunks."""
+    from pose_lab.data.synthetic import render as R
+
+    single = list(R._scenes_in_chunks(3, image_size=(64, 80), num_people=(1, 2), seed=4))
+    direct = render_scenes(3, image_size=(64, 80), num_people=(1, 2), seed=4)
+    for a, b in zip(single, direct, strict=True):
+        np.testing.assert_array_equal(a["image"], b["image"])
+    # 7 poses told apart by their size: pose i is the reference scaled by 1 + 0.05 i
+    base = _facing_camera()
+    base[:, 2] -= Z0
+    poses = np.stack([base * (1 + 0.05 * i) for i in range(7)])
+    monkeypatch.setattr(R, "WRITE_CHUNK", 2)
+    scenes = list(R._scenes_in_chunks(7, image_size=(96, 96), num_people=(1, 3), seed=0, poses=poses))
+    assert len(scenes) == 7
+    femur = np.concatenate([np.linalg.norm(sc["joints_3d"][:, 2] - sc["joints_3d"][:, 1], axis=-1)
+                            for sc in scenes])
+    index = np.rint((femur / np.linalg.norm(base[2] - base[1]) - 1) / 0.05).astype(int)
+    np.testing.assert_array_equal(index, np.arange(len(index)) % 7)
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match=r"\(\.\.\., 17, 3\)"):
         render_pose(np.zeros((16, 3)), CAM, image_size=(10, 10))

@@ -1193,6 +1193,44 @@ def _save_image(path, image, fmt):
         im.save(path, format="JPEG", quality=92)
 
 
+#: Scenes rendered per call by :func:`write_coco_dataset` (bounds its memory:
+#: a whole 12k-image split rendered at once needs over 24 GB).
+WRITE_CHUNK = 256
+
+
+def _scenes_in_chunks(num_images, seed=0, poses=None, chunk=None, **kwargs):
+    """Yield :func:`render_scenes` output ``chunk`` images at a time from one Generator.
+
+    Up to ``chunk`` images this is exactly ``render_scenes(num_images, seed=seed, ...)``;
+    beyond, the chunks draw from the same Generator in turn and ``poses``
+    (cycled over the people) continue where the previous chunk stopped.
+    """
+    chunk = int(chunk or WRITE_CHUNK)
+    rng = _rng(seed)
+    joints = head = None
+    if poses is not None:
+        if hasattr(poses, "joints") and hasattr(poses, "head_rotation"):
+            joints = np.asarray(poses.joints, np.float32).reshape(-1, 17, 3)
+            head = np.asarray(poses.head_rotation, np.float32).reshape(-1, 3, 3)
+        else:
+            joints = np.asarray(poses, np.float32)
+            H36M17.check(joints, "poses", 3)
+            joints = joints.reshape(-1, 17, 3)
+    offset = 0
+    for start in range(0, int(num_images), chunk):
+        part = None
+        if joints is not None:
+            k = offset % joints.shape[0]
+            part = np.roll(joints, -k, axis=0)
+            if head is not None:
+                from types import SimpleNamespace
+
+                part = SimpleNamespace(joints=part, head_rotation=np.roll(head, -k, axis=0))
+        scenes = render_scenes(min(chunk, int(num_images) - start), seed=rng, poses=part, **kwargs)
+        offset += sum(int(sc["keypoints"].shape[0]) for sc in scenes)
+        yield from scenes
+
+
 def write_coco_dataset(out_dir, num_images, split="train", seed=0, *, image_size=(256, 256),
                        num_people=(1, 3), image_format="jpg", poses=None, subjects=TRAIN_SUBJECTS):
     """Write a synthetic COCO keypoints dataset in the official schema.
@@ -1214,6 +1252,10 @@ def write_coco_dataset(out_dir, num_images, split="train", seed=0, *, image_size
 
     Keypoint coordinates are written with 2 decimals (real COCO has integers);
     pixel centres are at integers, the kit's convention.
+
+    Scenes are rendered :data:`WRITE_CHUNK` images at a time, so memory stays
+    bounded for any ``num_images`` (up to one chunk, the output equals that of
+    :func:`render_scenes` with the same seed).
 
     Writing is atomic: everything goes to a temporary folder inside ``out_dir``
     which then replaces ``annotations/person_keypoints_{split}.json`` and
@@ -1247,8 +1289,8 @@ def write_coco_dataset(out_dir, num_images, split="train", seed=0, *, image_size
     try:
         (tmp / split).mkdir()
         (tmp / "annotations").mkdir()
-        scenes = render_scenes(num_images, image_size=image_size, num_people=num_people, seed=seed,
-                               poses=poses, subjects=subjects) if num_images else []
+        scenes = _scenes_in_chunks(num_images, image_size=image_size, num_people=num_people, seed=seed,
+                                   poses=poses, subjects=subjects)
         images, anns = [], []
         ann_id = 1
         for i, sc in enumerate(scenes):
