@@ -31,8 +31,10 @@ Functions
 ---------
 * :func:`encode_heatmaps` (NumPy) and :func:`encode_heatmaps_tf` (TensorFlow,
   for ``tf.data``; TensorFlow is imported inside the function).
-* :func:`decode_heatmaps` (NumPy) and :func:`decode_heatmaps_ops` (``keras.ops``):
-  argmax with the quarter-pixel shift toward the higher neighbour.
+* :func:`decode_heatmaps` (NumPy): argmax with the quarter-pixel shift toward
+  the higher neighbour (SimpleBaseline), or DARK's Taylor refinement
+  (``method="dark"``); :func:`decode_heatmaps_ops` (``keras.ops``): the
+  quarter-pixel decoder inside a graph.
 * :func:`soft_argmax` (``keras.ops``): differentiable spatial soft-argmax.
 """
 
@@ -41,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "DECODE_METHODS",
     "encode_heatmaps",
     "encode_heatmaps_tf",
     "decode_heatmaps",
@@ -161,22 +164,43 @@ def encode_heatmaps_tf(keypoints_xy, visibility=None, heatmap_size=(64, 48), sig
     return tf.transpose(hm, perm), weight
 
 
-def decode_heatmaps(heatmaps):
-    """Argmax decoding with the quarter-pixel shift toward the higher neighbour.
+DECODE_METHODS = ("quarter", "dark")
 
-    For each joint the maximum cell ``(u, v)`` is found; ``u`` moves by
-    ``+0.25`` (``-0.25``) when the right (left) neighbour is higher, and ``v``
-    likewise (SimpleBaseline's ``get_final_preds``). For a sub-pixel Gaussian
-    this recovers the centre within 0.25 heatmap pixel per axis.
+
+def decode_heatmaps(heatmaps, method="quarter", blur=1.0):
+    """Argmax decoding with sub-pixel refinement.
+
+    For each joint the maximum cell ``(u, v)`` is found, then refined:
+
+    * ``method="quarter"`` (default, SimpleBaseline's ``get_final_preds``): ``u``
+      moves by ``+0.25`` (``-0.25``) when the right (left) neighbour is higher,
+      and ``v`` likewise. For a sub-pixel Gaussian this recovers the centre
+      within 0.25 heatmap pixel per axis.
+    * ``method="dark"`` (Zhang et al., "Distribution-Aware Coordinate
+      Representation for Human Pose Estimation", CVPR 2020): the heatmap is
+      smoothed with a Gaussian of ``blur`` (zero padding, rescaled to keep
+      its peak; this tames the noise of network outputs), its
+      logarithm is expanded to second order at the maximum and the offset
+      ``-H^-1 g`` (Newton step to the mode) is added. For an ideal Gaussian
+      target the log is an exact quadratic, so the centre is recovered up to
+      float error; where the Hessian is not negative definite, the step is
+      longer than one cell or the maximum is on the border, the quarter-pixel
+      shift is used instead.
 
     Args:
         heatmaps: ``(..., h, w, J)``.
+        method: ``"quarter"`` or ``"dark"``.
+        blur: smoothing of ``"dark"`` in heatmap pixels (0 disables it and makes
+            the decoding exact for ideal Gaussians; the smoothing biases peaks
+            within ~2 blur of the border slightly).
 
     Returns:
         ``(coords, maxvals)``: ``(..., J, 2)`` float32 ``(x, y)`` in heatmap
         pixels (multiply by the stride for input pixels) and ``(..., J)``
-        float32 peak values.
+        float32 peak values (of the unsmoothed heatmaps).
     """
+    if method not in DECODE_METHODS:
+        raise ValueError(f"decode_heatmaps: method must be one of {DECODE_METHODS}, got {method!r}")
     hm = np.asarray(heatmaps, dtype=np.float32)
     if hm.ndim < 3:
         raise ValueError(f"heatmaps must have shape (..., h, w, J), got {hm.shape}")
@@ -201,8 +225,51 @@ def decode_heatmaps(heatmaps):
     yu, yd = np.clip(ys - 1, 0, h - 1), np.clip(ys + 1, 0, h - 1)
     dy = np.sign(_val(yd, xs) - _val(yu, xs))
     fy = fy + np.where(ok_y, 0.25 * dy, 0.0)
+    if method == "dark":
+        fx, fy = _dark_refine(flat.reshape(-1, h, w), xs, ys, fx, fy, blur)
     coords = np.stack([fx, fy], axis=-1).astype(np.float32).reshape(lead + (J, 2))
     return coords, maxvals.astype(np.float32).reshape(lead + (J,))
+
+
+def _dark_refine(maps, xs, ys, fx, fy, blur):
+    """DARK's Taylor refinement of the argmax ``(xs, ys)`` of ``maps`` (M, h, w).
+
+    Falls back to the given ``(fx, fy)`` (quarter-pixel) where the expansion is
+    not usable. Returns refined ``(fx, fy)``.
+    """
+    M, h, w = maps.shape
+    m = maps.astype(np.float64)
+    if blur and blur > 0:
+        from scipy.ndimage import gaussian_filter
+
+        peak = m.reshape(M, -1).max(axis=1)
+        m = gaussian_filter(m, sigma=(0, float(blur), float(blur)), mode="constant", truncate=3.0)
+        scale = np.where(m.reshape(M, -1).max(axis=1) > 0, peak / np.maximum(m.reshape(M, -1).max(axis=1), 1e-30), 1.0)
+        m = m * scale[:, None, None]
+    logm = np.log(np.maximum(m, 1e-10))
+    inner = (xs > 0) & (xs < w - 1) & (ys > 0) & (ys < h - 1)
+    r = np.arange(M)
+    x = np.clip(xs, 1, w - 2)
+    y = np.clip(ys, 1, h - 2)
+
+    def L(dy_, dx_):
+        return logm[r, y + dy_, x + dx_]
+
+    c = L(0, 0)
+    gx = 0.5 * (L(0, 1) - L(0, -1))
+    gy = 0.5 * (L(1, 0) - L(-1, 0))
+    hxx = L(0, 1) - 2 * c + L(0, -1)
+    hyy = L(1, 0) - 2 * c + L(-1, 0)
+    hxy = 0.25 * (L(1, 1) - L(1, -1) - L(-1, 1) + L(-1, -1))
+    det = hxx * hyy - hxy * hxy
+    ok = inner & (hxx < 0) & (det > 1e-12)
+    safe = np.where(ok, det, 1.0)
+    ox = -(hyy * gx - hxy * gy) / safe
+    oy = -(-hxy * gx + hxx * gy) / safe
+    ok &= (np.abs(ox) <= 1.0) & (np.abs(oy) <= 1.0) & np.isfinite(ox) & np.isfinite(oy)
+    fx = np.where(ok, xs + ox, fx)
+    fy = np.where(ok, ys + oy, fy)
+    return fx.astype(np.float32), fy.astype(np.float32)
 
 
 def decode_heatmaps_ops(heatmaps):
