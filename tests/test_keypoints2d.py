@@ -2,6 +2,8 @@
 
 import importlib.util
 import json
+import subprocess
+import sys
 import warnings
 
 import keras
@@ -152,6 +154,14 @@ def test_keras_round_trip_of_trainer_and_networks(tmp_path):
     assert isinstance(loaded.optimizer._learning_rate, WarmupCosineDecay)
     assert int(keras.ops.convert_to_numpy(loaded.optimizer.iterations)) == 1
     loaded.fit(images, y, epochs=1, batch_size=4, verbose=0)  # training resumes on the loaded model
+    # a fresh interpreter needs nothing but ``import pose_lab.training`` to load it
+    # (the trainer, its schedule and the custom layers are registered on import)
+    code = ("import sys, keras, pose_lab.training; "
+            "m = keras.models.load_model(sys.argv[1]); print(type(m).__name__, type(m.optimizer._learning_rate).__name__)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "trainer.keras")], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["KeypointTrainer", "WarmupCosineDecay"], out.stdout
     # the bare networks round-trip too: custom preprocessing, skips, soft-argmax
     for net in (build_heatmap_model(**{**TINY, "skip_connections": True}),
                 build_regression_model(**TINY, head="soft_argmax")):

@@ -1,1 +1,11 @@
-"""Training classes with custom ``compute_loss`` / ``train_step`` and callbacks."""
+"""Training classes with custom ``compute_loss`` / ``train_step`` and callbacks.
+
+Importing this package imports its modules, so every serialisable class of the
+kit (trainers, schedules, callbacks and, through them, the model layers of
+:mod:`pose_lab.models`) is registered: ``import pose_lab.training`` is all
+``keras.models.load_model`` needs to read a saved pose_lab model.
+"""
+
+from pose_lab.training import callbacks, crossmodal, keypoints2d, schedules, vae  # noqa: F401
+
+__all__ = ["callbacks", "crossmodal", "keypoints2d", "schedules", "vae"]
