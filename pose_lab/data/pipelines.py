@@ -281,7 +281,7 @@ def _apply_augment(augment, image, kp):
 def person_crop_dataset(source, input_size=(256, 192), heatmap_stride=4, sigma=2.0, augment=None,
                         batch_size=32, shuffle=False, output="heatmaps", *, scale_factor=1.25,
                         crop=True, seed=None, repeat=False, drop_remainder=False,
-                        shuffle_buffer=2048, with_meta=False, num_parallel_calls=None):
+                        shuffle_buffer=None, with_meta=False, num_parallel_calls=None):
     """``tf.data`` pipeline of person crops with heatmap and/or coordinate targets.
 
     Args:
@@ -311,7 +311,8 @@ def person_crop_dataset(source, input_size=(256, 192), heatmap_stride=4, sigma=2
         seed: shuffle seed (reproducible order).
         repeat: repeat forever (for ``steps_per_epoch`` training).
         drop_remainder: drop the last partial batch.
-        shuffle_buffer: shuffle buffer size.
+        shuffle_buffer: shuffle buffer size (default: all persons; the buffer holds
+            indices only, so a full shuffle is cheap).
         with_meta: add a third element ``{"transform": (2, 3) image->crop,
             "id", "image_id", "box", "keypoints_image", "index"}`` for
             evaluation (not for ``fit``, which would read it as sample weights).
@@ -345,7 +346,8 @@ def person_crop_dataset(source, input_size=(256, 192), heatmap_stride=4, sigma=2
     det = True if (seed is not None or not shuffle) else None
     ds = tf.data.Dataset.from_tensor_slices(np.arange(n, dtype=np.int64))
     if shuffle:
-        ds = ds.shuffle(min(shuffle_buffer, max(n, 1)), seed=seed, reshuffle_each_iteration=True)
+        buf = max(n, 1) if shuffle_buffer is None else min(int(shuffle_buffer), max(n, 1))
+        ds = ds.shuffle(buf, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
 
