@@ -9,14 +9,16 @@ Usage::
 What it does (the same steps and recipe, :data:`pose_lab.training.keypoints2d.SYNTHETIC_RECIPE`,
 as notebook 02 in full mode):
 
-1. renders the training person crops (:func:`pose_lab.data.synthetic.render.render_crops`);
-2. writes a synthetic **validation split in the COCO format** (multi-person
-   scenes, :func:`pose_lab.data.synthetic.render.write_coco_dataset`, another seed);
-3. trains the small-backbone heatmap model with ``fit()`` (Adam, warm-up +
-   cosine decay, visibility-weighted heatmap MSE);
-4. evaluates top-down with ground-truth boxes: OKS AP (pycocotools), PCK@0.05
-   of the box size, with and without the flip test, and a per-keypoint table;
-5. evaluates the same model on the real COCO sample (``../shared/data``) or a
+1. writes a synthetic **COCO train split** (multi-person scenes of subjects
+   S1-S8, :func:`pose_lab.data.synthetic.render.write_coco_dataset`) and a
+   **validation split** of the held-out subjects S9 and S11 (another seed);
+2. trains the small-backbone heatmap model with ``fit()`` on person crops cut
+   by the ground-truth boxes, exactly as for real COCO (Adam, warm-up + cosine
+   decay, visibility-weighted heatmap MSE);
+3. evaluates top-down with ground-truth boxes: OKS AP (pycocotools), PCK@0.05
+   of the box size, with DARK and quarter-pixel decoding, with and without the
+   flip test, and a per-keypoint table;
+4. evaluates the same model on the real COCO sample (``../shared/data``) or a
    student's ``data/coco`` val2017 when present.
 
 Prints one table; wall times include everything that ran on this machine at
@@ -54,16 +56,17 @@ def _real_coco():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (seconds); also when POSE_LAB_SMOKE/CI is set")
-    ap.add_argument("--train-crops", type=int, default=None, help="override the recipe's number of crops")
+    ap.add_argument("--train-images", type=int, default=None, help="override the recipe's training images")
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     ap.add_argument("--val-images", type=int, default=None, help="synthetic COCO validation images")
-    ap.add_argument("--workdir", default=None, help="where checkpoints/logs go (default: a temp folder)")
+    ap.add_argument("--workdir", default=None, help="where data, checkpoints and logs go (default: a temp folder)")
     args = ap.parse_args(argv)
 
     import keras
 
     from pose_lab import runtime
-    from pose_lab.data.pipelines import rendered_crop_dataset
+    from pose_lab.data.coco import load_coco_keypoints
+    from pose_lab.data.pipelines import person_crop_dataset
     from pose_lab.data.synthetic.render import write_coco_dataset
     from pose_lab.models.keypoints2d import build_heatmap_model
     from pose_lab.training import keypoints2d as kp2d
@@ -72,28 +75,28 @@ def main(argv=None):
     runtime.set_seed(0)
     smoke = args.smoke or runtime.is_smoke()
     recipe = kp2d.SYNTHETIC_RECIPE
-    n_train = args.train_crops or (256 if smoke else recipe["train_crops"])
+    n_train = args.train_images or (32 if smoke else recipe["train_images"])
     epochs = args.epochs or (1 if smoke else recipe["epochs"])
     n_val = args.val_images or (4 if smoke else recipe["val_images"])
-    batch = recipe["batch_size"]
+    batch = 16 if smoke else recipe["batch_size"]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_kp2d_"))
     rows = []
     print(f"bench_keypoints2d: {'smoke' if smoke else 'full'} sizes |", runtime.describe(print_fn=None), flush=True)
 
     t0 = time.perf_counter()
-    train_ds, _ = rendered_crop_dataset(
-        n_train, size=recipe["render_size"], seed=1, input_size=recipe["input_shape"][:2],
-        sigma=recipe["sigma"], heatmap_stride=4, batch_size=batch, shuffle=True, shuffle_seed=0,
-        drop_remainder=True)
-    t_render = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    val_json = write_coco_dataset(work / "synthetic_coco", n_val, split="val", seed=123,
-                                  image_size=recipe["val_image_size"])
-    t_val = time.perf_counter() - t0
+    train_json = write_coco_dataset(work / "synthetic_coco", n_train, split="train", seed=recipe["train_seed"],
+                                    image_size=recipe["image_size"])
+    val_json = write_coco_dataset(work / "synthetic_coco", n_val, split="val", seed=recipe["val_seed"],
+                                  image_size=recipe["image_size"], subjects=recipe["val_subjects"])
+    records = load_coco_keypoints(train_json, work / "synthetic_coco" / "train", min_keypoints=1)
+    t_data = time.perf_counter() - t0
+    train_ds = person_crop_dataset(records, input_size=recipe["input_shape"][:2], heatmap_stride=4,
+                                   sigma=recipe["sigma"], batch_size=batch, shuffle=True, seed=0,
+                                   drop_remainder=True)
 
     net = build_heatmap_model(**recipe["model"])
     model = kp2d.KeypointTrainer(net)
-    steps = epochs * (n_train // batch)
+    steps = epochs * (len(records) // batch)
     model.compile(keras.optimizers.Adam(WarmupCosineDecay(
         recipe["peak_learning_rate"], decay_steps=max(steps, 2),
         warmup_steps=min(recipe["warmup_steps"], max(steps // 10, 1)))))
@@ -101,38 +104,40 @@ def main(argv=None):
     history = kp2d.fit_keypoints2d(model, train_ds, epochs, work / "run", verbose=2, tensorboard=False)
     t_train = time.perf_counter() - t0
 
+    val_images = work / "synthetic_coco" / "val"
     t0 = time.perf_counter()
-    ev = kp2d.evaluate_keypoints(net, val_json, Path(val_json).parents[1] / "val")
+    ev = kp2d.evaluate_keypoints(net, val_json, val_images, decode=recipe["decode"])
     t_eval = time.perf_counter() - t0
-    ev_noflip = kp2d.evaluate_keypoints(net, val_json, Path(val_json).parents[1] / "val", flip_test=False)
 
     def row(name, e, seconds):
         c = e.coco
         rows.append((name, len(e.records), c["AP"], c["AP50"], c["AP75"], c["AR"], e.pck, seconds))
 
-    row("synthetic COCO val, flip test", ev, t_eval)
-    row("synthetic COCO val, no flip", ev_noflip, float("nan"))
+    row(f"synthetic COCO val (S9, S11), flip test, {recipe['decode']}", ev, t_eval)
+    for flip, decode in ((True, "quarter"), (False, recipe["decode"])):
+        other = kp2d.evaluate_keypoints(net, val_json, val_images, flip_test=flip, decode=decode)
+        row(f"synthetic COCO val, {'flip test' if flip else 'no flip'}, {decode}", other, float("nan"))
     real = _real_coco()
     if real is not None:
         t0 = time.perf_counter()
-        ev_real = kp2d.evaluate_keypoints(net, real[0], real[1])
+        ev_real = kp2d.evaluate_keypoints(net, real[0], real[1], decode=recipe["decode"])
         row(f"real COCO ({real[0].name})", ev_real, time.perf_counter() - t0)
 
-    total = t_render + t_val + t_train
+    total = t_data + t_train
     print()
     print(f"recipe: {recipe['model']['backbone']} backbone {recipe['model']['backbone_kwargs']}, input "
           f"{recipe['input_shape'][:2]}, {net.count_params():,} parameters, heatmaps {net.output_shape[1:3]}")
-    print(f"train: {n_train} crops x {epochs} epochs = {n_train * epochs} samples, batch {batch}, "
-          f"{n_train * epochs / t_train:.0f} samples/s, final loss {history.history['loss'][-1]:.5f}")
-    print(f"time: render {t_render:.0f} s + val split {t_val:.0f} s + train {t_train:.0f} s = {total / 60:.1f} min "
-          f"(backend {keras.backend.backend()})")
+    print(f"train: {n_train} synthetic COCO images = {len(records)} persons x {epochs} epochs, batch {batch}, "
+          f"{len(records) * epochs / t_train:.0f} samples/s, final loss {history.history['loss'][-1]:.5f}")
+    print(f"time: data {t_data:.0f} s + train {t_train:.0f} s = {total / 60:.1f} min "
+          f"(backend {keras.backend.backend()}, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())})")
     print()
     print("| evaluation | persons | AP | AP50 | AP75 | AR | PCK@0.05 | eval s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, n, a, a50, a75, ar, pck, sec in rows:
         print(f"| {name} | {n} | {a:.3f} | {a50:.3f} | {a75:.3f} | {ar:.3f} | {pck:.3f} | {sec:.0f} |")
     print()
-    print("per keypoint (synthetic COCO val, flip test):")
+    print(f"per keypoint (synthetic COCO val, flip test, {recipe['decode']}):")
     print(ev.table.to_markdown())
     return rows
 

@@ -85,7 +85,11 @@ __all__ = [
 #: a small ResNet-style backbone with the SimpleBaseline head (plus lateral skips,
 #: which a small network trained from scratch needs), 128x96 crops -> 32x24
 #: heatmaps (sigma 2, i.e. sigma 4 at SimpleBaseline's 64x48), Adam with warm-up
-#: and cosine decay, on freshly rendered synthetic crops re-cropped by their boxes.
+#: and cosine decay. Training data is a synthetic COCO *train* split (multi-person
+#: scenes of subjects S1-S8 written as JPEG + ``person_keypoints_train.json``)
+#: cropped by the ground-truth boxes exactly like real COCO; validation is a
+#: split of the held-out subjects S9 and S11. Decoding uses DARK's sub-pixel
+#: refinement (``decode="dark"``) with the flip test.
 SYNTHETIC_RECIPE = {
     "model": {
         "backbone": "small",
@@ -96,15 +100,18 @@ SYNTHETIC_RECIPE = {
         "skip_connections": True,
     },
     "input_shape": (128, 96, 3),
-    "render_size": 128,
     "sigma": 2.0,
     "batch_size": 64,
     "peak_learning_rate": 5e-3,
     "warmup_steps": 300,
-    "train_crops": 24000,
-    "epochs": 6,
+    "train_images": 12000,
+    "train_seed": 1,
+    "epochs": 8,
+    "image_size": (256, 256),
     "val_images": 200,
-    "val_image_size": (256, 256),
+    "val_seed": 123,
+    "val_subjects": ("S9", "S11"),
+    "decode": "dark",
 }
 
 
@@ -380,7 +387,7 @@ def predict_heatmaps(model, images, batch_size=64):
     return _predict(model, _check_images(images, model), batch_size)
 
 
-def predict_keypoints(model, images, flip_test=True, flip_permutation=None, batch_size=64):
+def predict_keypoints(model, images, flip_test=True, flip_permutation=None, batch_size=64, decode="quarter"):
     """Keypoints in crop pixels from a heatmap model or a coordinate regressor.
 
     Args:
@@ -391,6 +398,9 @@ def predict_keypoints(model, images, flip_test=True, flip_permutation=None, batc
         flip_test: average with the mirrored crop's prediction (module docstring).
         flip_permutation: left/right swap (default ``COCO17.flip_permutation``).
         batch_size: prediction batch size.
+        decode: sub-pixel refinement of heatmap peaks, ``"quarter"``
+            (SimpleBaseline) or ``"dark"`` (Taylor expansion of the log
+            heatmap), see :func:`pose_lab.heatmaps.decode_heatmaps`.
 
     Returns:
         ``(keypoints, scores)``: ``(N, J, 2)`` float32 ``(x, y)`` in crop pixels
@@ -411,7 +421,7 @@ def predict_keypoints(model, images, flip_test=True, flip_permutation=None, batc
     offset = 0.0
     if flip_test:
         out, offset = flip_test_heatmaps(out, _predict(model, imgs[:, :, ::-1], batch_size), stride, flip_permutation)
-    coords, maxvals = decode_heatmaps(out)
+    coords, maxvals = decode_heatmaps(out, method=decode)
     coords[..., 0] += offset
     return (coords * stride).astype(np.float32), maxvals
 
@@ -656,7 +666,8 @@ class KeypointEvaluation:
 
 
 def evaluate_keypoints(model, annotations, image_dir=None, records=None, flip_test=True, batch_size=64,
-                       scale_factor=1.25, threshold=0.05, min_keypoints=1, flip_permutation=None):
+                       scale_factor=1.25, threshold=0.05, min_keypoints=1, flip_permutation=None,
+                       decode="quarter"):
     """Top-down evaluation with ground-truth boxes on a COCO keypoints file.
 
     Every person with at least ``min_keypoints`` labelled keypoints is cropped by
@@ -672,7 +683,7 @@ def evaluate_keypoints(model, annotations, image_dir=None, records=None, flip_te
         annotations: path of ``person_keypoints_*.json`` or the loaded dict.
         image_dir: the images' folder (required unless ``records`` carry paths).
         records: optional pre-loaded records (:func:`pose_lab.data.coco.load_coco_keypoints`).
-        flip_test, flip_permutation, batch_size: as :func:`predict_keypoints`.
+        flip_test, flip_permutation, batch_size, decode: as :func:`predict_keypoints`.
         scale_factor: box enlargement of the crops (as in training).
         threshold: PCK threshold (fraction of the box size).
         min_keypoints: persons with fewer labelled keypoints are not predicted
@@ -697,7 +708,7 @@ def evaluate_keypoints(model, annotations, image_dir=None, records=None, flip_te
     kps, scores = [], []
     for images, _, meta in ds:
         kp, sc = predict_keypoints(model, images.numpy(), flip_test=flip_test, flip_permutation=flip_permutation,
-                                   batch_size=batch_size)
+                                   batch_size=batch_size, decode=decode)
         kps.append(transform_back(kp, meta["transform"].numpy()))
         scores.append(sc)
     kp_img = np.concatenate(kps).astype(np.float32)
