@@ -120,9 +120,10 @@ def part_throughput(args):
 
     backend = keras.backend.backend()
     print(f"\n### Training throughput, Martinez lifter (4.3M params), backend={backend}")
-    print(f"CPU cores visible: {os.cpu_count()}, load average before: {_load_average()}\n")
+    print(f"CPU cores visible: {os.cpu_count()}, load average before: {_load_average()}; "
+          f"median of {args.repeats} interleaved rounds, {args.steps} steps per timed epoch\n")
     configs = [
-        ("numpy, jit_compile=False", False, 1, "numpy"),
+        ("numpy, jit_compile=False (the 'auto' choice on CPU)", False, 1, "numpy"),
         ("numpy, jit_compile=True (XLA)", True, 1, "numpy"),
         ("numpy, steps_per_execution=16", False, 16, "numpy"),
     ]
@@ -131,22 +132,35 @@ def part_throughput(args):
     if backend == "jax":
         configs = [("numpy, jit (JAX always compiles)", "auto", 1, "numpy"),
                    ("numpy, steps_per_execution=16", "auto", 16, "numpy")]
+    rates = {}
+    for _ in range(args.repeats):  # interleave, so a burst of load hits every setting alike
+        for name, jit, spe, pipe in configs:
+            for bs in (64, 256):
+                r = _keras_rate(bs, jit, spe, pipe, steps=args.steps)
+                rates.setdefault((name, bs), []).append(r)
+        if args.torch:
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                args.torch = False
+                print("(torch not installed: no PyTorch replica)")
+            else:
+                for bs in (64, 256):
+                    rates.setdefault(("torch", bs), []).append(_torch_rate(bs, args.steps))
+
+    def cell(key):
+        v = [r for r in rates.get(key, []) if r is not None]
+        return f"{np.median(v):,.0f}" if v else "-"
+
     print("| setting | batch 64 (samples/s) | batch 256 (samples/s) |")
     print("| --- | ---: | ---: |")
-    for name, jit, spe, pipe in configs:
-        rates = []
-        for bs in (64, 256):
-            r = _keras_rate(bs, jit, spe, pipe, steps=args.steps)
-            rates.append("-" if r is None else f"{r:,.0f}")
-        print(f"| keras/{backend}: {name} | {rates[0]} | {rates[1]} |", flush=True)
+    for name, *_ in configs:
+        print(f"| keras/{backend}: {name} | {cell((name, 64))} | {cell((name, 256))} |")
     if args.torch:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            print("| PyTorch replica | torch not installed | |")
-        else:
-            rates = [f"{_torch_rate(bs, args.steps):,.0f}" for bs in (64, 256)]
-            print(f"| PyTorch replica ({torch.__version__}, 2 threads) | {rates[0]} | {rates[1]} |")
+        import torch
+
+        print(f"| PyTorch {torch.__version__} replica (2 threads, no max-norm) | {cell(('torch', 64))} | "
+              f"{cell(('torch', 256))} |")
     print("| reference: PyTorch 2.13 on the idle 2-core CPU (issue 5) | ~1,600 | ~3,000 |")
     print(f"\nload average after: {_load_average()}")
 
@@ -236,12 +250,13 @@ def main(argv=None):
     p.add_argument("--part", nargs="+", default=["throughput", "baseline", "vae"],
                    choices=["throughput", "baseline", "vae"])
     p.add_argument("--steps", type=int, default=150, help="steps per timed epoch (throughput)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds (throughput); the median is printed")
     p.add_argument("--torch", action="store_true", help="also time a PyTorch replica if installed")
     p.add_argument("--frames", type=int, default=500, help="synthetic frames per sequence")
     p.add_argument("--sequences", type=int, default=2, help="synthetic sequences per action")
     p.add_argument("--stride", type=int, default=1, help="training frame stride")
-    p.add_argument("--epochs", type=int, default=5, help="baseline epochs (the notebooks' full mode)")
-    p.add_argument("--vae-epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=8, help="baseline epochs (the notebooks' full mode)")
+    p.add_argument("--vae-epochs", type=int, default=8, help="VAE lifter epochs (notebook 09: the same as the baseline)")
     p.add_argument("--spe", type=int, default=1, help="steps_per_execution")
     p.add_argument("--k", type=int, nargs="+", default=[10])
     p.add_argument("--real", action="store_true", help="use data/h36m when present")
