@@ -244,8 +244,8 @@ def _dark_refine(maps, xs, ys, fx, fy, blur):
 
         peak = m.reshape(M, -1).max(axis=1)
         m = gaussian_filter(m, sigma=(0, float(blur), float(blur)), mode="constant", truncate=3.0)
-        scale = np.where(m.reshape(M, -1).max(axis=1) > 0, peak / np.maximum(m.reshape(M, -1).max(axis=1), 1e-30), 1.0)
-        m = m * scale[:, None, None]
+        blurred_peak = m.reshape(M, -1).max(axis=1)
+        m *= np.where(blurred_peak > 0, peak / np.maximum(blurred_peak, 1e-30), 1.0)[:, None, None]
     logm = np.log(np.maximum(m, 1e-10))
     inner = (xs > 0) & (xs < w - 1) & (ys > 0) & (ys < h - 1)
     r = np.arange(M)
