@@ -801,6 +801,20 @@ def _motion():
     return motion if hasattr(motion, "random_poses") else None
 
 
+def _pose_arrays(poses):
+    """Given poses (an array or a ``MotionSequence``) -> ``(joints (N, 17, 3), head (N, 3, 3) or None)``."""
+    head = None
+    if hasattr(poses, "joints") and hasattr(poses, "head_rotation"):
+        head = np.asarray(poses.head_rotation, np.float32).reshape(-1, 3, 3)
+        poses = poses.joints
+    arr = np.asarray(poses, np.float32)
+    H36M17.check(arr, "poses", 3)
+    arr = arr.reshape(-1, 17, 3)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("poses contain NaN or inf coordinates; expected finite mm values")
+    return arr, head
+
+
 def _sample_poses(n, rng, poses=None, subjects=TRAIN_SUBJECTS, actions=None):
     """World-frame poses (z up, mm) for ``n`` people.
 
@@ -815,15 +829,7 @@ def _sample_poses(n, rng, poses=None, subjects=TRAIN_SUBJECTS, actions=None):
     * without the motion engine, a small built-in sampler (random poses only).
     """
     if poses is not None:
-        head = None
-        if hasattr(poses, "joints") and hasattr(poses, "head_rotation"):
-            head = np.asarray(poses.head_rotation, np.float32).reshape(-1, 3, 3)
-            poses = poses.joints
-        arr = np.asarray(poses, np.float32)
-        H36M17.check(arr, "poses", 3)
-        arr = arr.reshape(-1, 17, 3)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("poses contain NaN or inf coordinates; expected finite mm values")
+        arr, head = _pose_arrays(poses)
         idx = np.arange(n) % arr.shape[0]
         return arr[idx], (None if head is None else head[idx]), None
     motion = _motion()
@@ -1207,15 +1213,7 @@ def _scenes_in_chunks(num_images, seed=0, poses=None, chunk=None, **kwargs):
     """
     chunk = int(chunk or WRITE_CHUNK)
     rng = _rng(seed)
-    joints = head = None
-    if poses is not None:
-        if hasattr(poses, "joints") and hasattr(poses, "head_rotation"):
-            joints = np.asarray(poses.joints, np.float32).reshape(-1, 17, 3)
-            head = np.asarray(poses.head_rotation, np.float32).reshape(-1, 3, 3)
-        else:
-            joints = np.asarray(poses, np.float32)
-            H36M17.check(joints, "poses", 3)
-            joints = joints.reshape(-1, 17, 3)
+    joints, head = _pose_arrays(poses) if poses is not None else (None, None)
     offset = 0
     for start in range(0, int(num_images), chunk):
         part = None
