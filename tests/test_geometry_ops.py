@@ -1,4 +1,4 @@
-"""pose_lab.geometry_ops (keras.ops) agrees with pose_lab.geometry (NumPy).
+"""pose_lab.geometry.ops (keras.ops) agrees with pose_lab.geometry (NumPy).
 
 Runs under whichever backend KERAS_BACKEND selects; `.ci/run` runs the unit
 tests under both TensorFlow and JAX. Inputs are float32 (JAX's default), so
@@ -12,7 +12,7 @@ keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
 from pose_lab import geometry as G  # noqa: E402
-from pose_lab import geometry_ops as O  # noqa: E402
+from pose_lab.geometry import ops as O  # noqa: E402
 
 
 def np_(x):

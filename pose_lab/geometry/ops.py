@@ -4,7 +4,7 @@ These run inside models, losses and ``tf.data``/JAX-jitted code under the
 TensorFlow and JAX backends, and agree with the NumPy functions of
 :mod:`pose_lab.geometry` (same conventions: H36M distortion model with
 ``(p1, p2)`` in the Human3.6M order, ``X_cam = R @ (X_world - T)``,
-quaternions ``(w, x, y, z)``). See that module's docstring for the formulas.
+quaternions ``(w, x, y, z)``). See :mod:`pose_lab.geometry.camera` for the formulas.
 
 Differences from the NumPy versions:
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from pose_lab.geometry import Camera
+from .camera import Camera
 
 __all__ = [
     "project_to_2d",
