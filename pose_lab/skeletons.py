@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pose_lab.validation import check_poses
+
 __all__ = [
     "Skeleton",
     "H36M32",
@@ -128,17 +130,12 @@ class Skeleton:
         return np.linalg.norm(positions[..., child, :] - positions[..., parent, :], axis=-1)
 
     def check(self, array, what: str = "array", dims=None) -> None:
-        """Raise ``ValueError`` unless ``array`` has shape ``(..., num_joints, dims)``."""
-        shape = np.shape(array)
-        ok = len(shape) >= 2 and shape[-2] == self.num_joints
-        if dims is not None:
-            ok = ok and shape[-1] in (dims if isinstance(dims, tuple) else (dims,))
-        if not ok:
-            d = "D" if dims is None else "|".join(map(str, dims if isinstance(dims, tuple) else (dims,)))
-            raise ValueError(
-                f"{what}: expected shape (..., {self.num_joints}, {d}) for skeleton "
-                f"{self.name!r}, got {shape}"
-            )
+        """Raise ``ValueError`` unless ``array`` has shape ``(..., num_joints, dims)`` (shape only).
+
+        The kit's one validator, :func:`pose_lab.validation.check_poses`, with
+        this skeleton's joint count; ``dims`` is an int, a tuple of ints or ``None``.
+        """
+        check_poses(array, what, dims=dims, num_joints=self, finite=False, dtype=None)
 
 
 # --- Human3.6M, 32 joints ----------------------------------------------------

@@ -1,4 +1,4 @@
-"""Training callbacks: KL-weight (beta) annealing for VAEs.
+"""Training callbacks: KL-weight (beta) annealing for VAEs, and a one-line-per-epoch progress log.
 
 Why anneal? Early in training the decoder is poor, so the cheapest way to
 lower the VAE loss is to make ``q(z|x)`` equal to the prior: the KL term
@@ -38,6 +38,7 @@ __all__ = [
     "KLAnnealing",
     "LinearKLAnnealing",
     "CyclicalKLAnnealing",
+    "ProgressLog",
 ]
 
 
@@ -192,3 +193,58 @@ class CyclicalKLAnnealing(KLAnnealing):
                                         self.beta_max, self.beta_min),
             beta_attr=beta_attr, verbose=verbose,
         )
+
+
+class ProgressLog(keras.callbacks.Callback):
+    """One line per epoch: the logged metrics, seconds per epoch, elapsed time and ETA.
+
+    Quieter than Keras's progress bar in a notebook (one line, not one bar, per
+    epoch) and it says how long the rest of the run will take, which the bar
+    does not. The ETA is the mean epoch time so far times the epochs left; a
+    resumed run (``BackupAndRestore``) counts from the restored epoch.
+
+    Args:
+        every: print every ``every``-th epoch (the last one always).
+        digits: significant digits of the metrics.
+        print_fn: where the line goes (``print``).
+    """
+
+    def __init__(self, every: int = 1, digits: int = 4, print_fn=print):
+        super().__init__()
+        if int(every) < 1:
+            raise ValueError(f"every: expected a positive int, got {every!r}")
+        self.every, self.digits, self.print_fn = int(every), int(digits), print_fn
+        self.lines = []
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        self._clock = time.perf_counter
+        self._start = self._clock()
+        self._epochs_run = 0
+        self._epoch_start = self._start
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self._clock()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = self._clock()
+        self._epochs_run += 1
+        total = int(self.params.get("epochs") or (epoch + 1))
+        if (epoch + 1) % self.every and epoch + 1 != total:
+            return
+        per_epoch = (now - self._start) / self._epochs_run
+        left = max(total - epoch - 1, 0) * per_epoch
+        metrics = "  ".join(f"{k} {float(v):.{self.digits}g}" for k, v in (logs or {}).items()
+                            if np.ndim(v) == 0 and k != "learning_rate")
+        line = (f"epoch {epoch + 1}/{total}  {metrics}  {now - self._epoch_start:.1f} s/epoch  "
+                f"elapsed {_clock_text(now - self._start)}  ETA {_clock_text(left)}")
+        self.lines.append(line)
+        self.print_fn(line)
+
+
+def _clock_text(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
