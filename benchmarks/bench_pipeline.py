@@ -54,7 +54,7 @@ def main(argv=None):
 
     from pose_lab.data.coco import load_coco_keypoints
     from pose_lab.data.pipelines import person_crop_dataset
-    from pose_lab.data.synthetic.render import render_crops, write_coco_dataset
+    from pose_lab.data.synthetic import render_crops, write_coco_dataset
 
     n_batches = 10 if args.quick else 40
     bs = 32

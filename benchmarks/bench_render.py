@@ -7,7 +7,7 @@ Usage::
 
 The process pins itself to one CPU core (``os.sched_setaffinity`` where the OS
 has it) and limits BLAS/OpenMP to one thread *before* NumPy is imported, then
-renders batches of crops with :func:`pose_lab.data.synthetic.render.render_crops`
+renders batches of crops with :func:`pose_lab.data.synthetic.render_crops`
 (poses from the motion engine included) and multi-person scenes with
 :func:`render_scenes`. It prints crops per second of wall time and of process
 CPU time (the latter is robust to other load on the machine), best of
@@ -55,24 +55,25 @@ def main(argv=None):
 
     import numpy as np
 
-    from pose_lab.data.synthetic import render
+    from pose_lab.data.synthetic import render_crops, render_scenes
+    from pose_lab.data.synthetic.scenes import _sample_poses
 
     repeats = 1 if args.quick else args.repeats
     n_crops = 256 if args.quick else 2048
     rows = []
-    render.render_crops(64, size=64, seed=0)  # warm-up (imports, caches)
+    render_crops(64, size=64, seed=0)  # warm-up (imports, caches)
     for size in (64, 128, 256):
         n = n_crops if size <= 128 else n_crops // 4
-        wall, cpu = _measure(lambda: render.render_crops(n, size=size, seed=1), n, repeats)
+        wall, cpu = _measure(lambda: render_crops(n, size=size, seed=1), n, repeats)
         rows.append((f"render_crops {size}x{size}", n, wall, cpu))
     # poses given (no motion engine cost): rendering alone
-    poses = render.render_crops(1, size=32, seed=0)  # noqa: F841 (warm)
-    pool = render._sample_poses(512, np.random.default_rng(0))[0]
+    poses = render_crops(1, size=32, seed=0)  # noqa: F841 (warm)
+    pool = _sample_poses(512, np.random.default_rng(0))[0]
     n = n_crops
-    wall, cpu = _measure(lambda: render.render_crops(n, size=128, seed=1, poses=pool), n, repeats)
+    wall, cpu = _measure(lambda: render_crops(n, size=128, seed=1, poses=pool), n, repeats)
     rows.append(("render_crops 128x128, poses given", n, wall, cpu))
     n = 64 if args.quick else 256
-    wall, cpu = _measure(lambda: render.render_scenes(n, image_size=(256, 256), num_people=(1, 4), seed=1),
+    wall, cpu = _measure(lambda: render_scenes(n, image_size=(256, 256), num_people=(1, 4), seed=1),
                          n, repeats)
     rows.append(("render_scenes 256x256, 1-4 people", n, wall, cpu))
 

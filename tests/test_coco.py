@@ -168,7 +168,7 @@ def test_bad_visibility_and_unknown_image():
 
 # -- synthetic round trip -----------------------------------------------------
 def test_round_trip_synthetic_writer(tmp_path):
-    from pose_lab.data.synthetic.render import render_scenes, write_coco_dataset
+    from pose_lab.data.synthetic import render_scenes, write_coco_dataset
 
     ann = write_coco_dataset(tmp_path, 6, split="val", seed=5, image_size=(96, 128),
                              num_people=(1, 3), image_format="png")
@@ -203,7 +203,7 @@ def test_written_file_is_valid_for_pycocotools(tmp_path):
     pycoco = pytest.importorskip("pycocotools.coco")
     from pycocotools import mask as mask_utils
 
-    from pose_lab.data.synthetic.render import write_coco_dataset
+    from pose_lab.data.synthetic import write_coco_dataset
 
     ann = write_coco_dataset(tmp_path, 4, split="train", seed=1, image_size=(80, 80))
     data = json.loads(ann.read_text())

@@ -121,7 +121,7 @@ def test_dataset_crop_matches_numpy_and_targets_peak_at_keypoints():
 
 
 def test_rendered_mannequin_joints_land_on_the_body_after_cropping():
-    from pose_lab.data.synthetic.render import render_scenes
+    from pose_lab.data.synthetic import render_scenes
 
     scenes = render_scenes(4, image_size=(160, 200), num_people=(1, 2), seed=11)
     images, kps, boxes = [], [], []
@@ -153,7 +153,7 @@ def test_rendered_mannequin_joints_land_on_the_body_after_cropping():
 
 def test_augment_callable_and_records_source(tmp_path):
     from pose_lab.data.coco import load_coco_keypoints
-    from pose_lab.data.synthetic.render import write_coco_dataset
+    from pose_lab.data.synthetic import write_coco_dataset
 
     ann = write_coco_dataset(tmp_path, 3, split="val", seed=2, image_size=(96, 96), image_format="png")
     recs = load_coco_keypoints(ann, tmp_path / "val")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pose_lab import geometry
-from pose_lab.data.synthetic.render import (
+from pose_lab.data.synthetic import (
     Appearance,
     mask_to_rle,
     render_crops,
@@ -217,7 +217,7 @@ def test_coco_writer_renders_in_chunks_and_continues_the_pose_cycle(monkeypatch)
     """write_coco_dataset renders WRITE_CHUNK scenes at a time (bounded memory):
     one chunk equals render_scenes with the same seed, and given poses keep
     cycling across chunks."""
-    from pose_lab.data.synthetic import render as R
+    from pose_lab.data.synthetic import coco_writer as R
 
     single = list(R._scenes_in_chunks(3, image_size=(64, 80), num_people=(1, 2), seed=4))
     direct = render_scenes(3, image_size=(64, 80), num_people=(1, 2), seed=4)

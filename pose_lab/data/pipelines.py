@@ -443,7 +443,7 @@ def rendered_crop_dataset(n, size=128, seed=0, input_size=None, shuffle_seed=Non
         ``(dataset, data)``: the dataset and the rendered arrays (for ground
         truth: ``joints_3d``, ``joints_2d``, ``masks``...).
     """
-    from pose_lab.data.synthetic.render import render_crops
+    from pose_lab.data.synthetic import render_crops
 
     data = render_crops(n, size=size, seed=seed)
     if input_size is None:

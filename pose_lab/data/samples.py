@@ -40,7 +40,7 @@ def write_samples(out_dir=None) -> dict:
         paths of the written files: ``{"coco_json", "coco_images", "h36m_3d", "h36m_2d"}``.
     """
     from pose_lab.data.synthetic import generate_h36m
-    from pose_lab.data.synthetic.render import write_coco_dataset
+    from pose_lab.data.synthetic import write_coco_dataset
 
     out = Path(out_dir) if out_dir is not None else samples_dir()
     write_coco_dataset(out / "coco", COCO_IMAGES, split="sample", seed=SEED,

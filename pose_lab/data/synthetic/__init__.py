@@ -4,13 +4,22 @@ NumPy only (no TensorFlow). Units: millimetres, radians, pixels; world ``z`` up.
 
 * :mod:`.body`: per-subject anthropometric bodies on the Human3.6M skeleton,
   joint angles with limits, forward kinematics, self-penetration checks.
-* :mod:`.motion`: ten parametric actions at 50 fps, random poses, COCO-17
-  keypoints (face points from the head orientation) and self-occlusion.
+* :mod:`.motion`: sequences of ten parametric actions at 50 fps (ground
+  contact, trajectory) and random poses.
+* :mod:`.actions`: the action plans (joint angles and heading per frame).
+* :mod:`.keypoints`: COCO-17 keypoints (face points from the head
+  orientation) and self-occlusion.
 * :mod:`.cameras`: the four Human3.6M cameras per subject and random cameras.
 * :mod:`.dataset`: :func:`generate_h36m` writes ``data_3d_h36m.npz`` /
   ``data_2d_h36m_gt.npz`` in the VideoPose3D layout.
-* :mod:`.render` (when present): images of a shaded mannequin; its public
-  names are re-exported here lazily, on first access.
+* :mod:`.scenes`: images of shaded mannequins: person crops
+  (:func:`render_crops`), multi-person scenes (:func:`render_scenes`) and given
+  people from a given camera (:func:`render_pose`).
+* :mod:`.raster`: the body-part table and the z-buffered capsule rasteriser.
+* :mod:`.appearance`: the mannequins' colours (:class:`Appearance`) and the
+  random backgrounds.
+* :mod:`.coco_writer`: :func:`write_coco_dataset` writes rendered scenes as a
+  COCO keypoints dataset (official schema, RLE masks).
 
 Example:
     >>> from pose_lab.data import synthetic
@@ -22,8 +31,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-
+from .appearance import Appearance
 from .body import (
     ALL_SUBJECTS,
     DOF_LIMITS,
@@ -40,6 +48,7 @@ from .body import (
     subject_body,
 )
 from .cameras import CAPTURE_CENTER, h36m_rig, random_camera
+from .coco_writer import COCO_CATEGORY, mask_to_rle, rle_area, write_coco_dataset
 from .dataset import generate_h36m, generate_h36m_arrays, h36m_action_names
 from .motion import (
     ACTIONS,
@@ -53,18 +62,23 @@ from .motion import (
     head_sphere,
     random_poses,
 )
+from .raster import PART_NAMES
+from .scenes import render_crops, render_pose, render_scene, render_scenes
 
 __all__ = [
     "ACTIONS",
     "ALL_SUBJECTS",
+    "Appearance",
     "Body",
     "CAPTURE_AREA",
     "CAPTURE_CENTER",
+    "COCO_CATEGORY",
     "DOF_LIMITS",
     "DOF_NAMES",
     "FPS",
     "HEIGHT_RANGE_MM",
     "MotionSequence",
+    "PART_NAMES",
     "STAGE_AREA",
     "SUBJECT_SEEDS",
     "TEST_SUBJECTS",
@@ -78,40 +92,17 @@ __all__ = [
     "h36m_action_names",
     "h36m_rig",
     "head_sphere",
+    "mask_to_rle",
     "neutral_pose",
     "penetration_report",
     "random_camera",
     "random_poses",
+    "render_crops",
+    "render_pose",
+    "render_scene",
+    "render_scenes",
+    "rle_area",
     "sample_body",
     "subject_body",
+    "write_coco_dataset",
 ]
-
-
-def _render_module():
-    try:
-        return importlib.import_module(".render", __name__)
-    except ModuleNotFoundError as exc:  # render.py not written / not installed
-        if exc.name in (f"{__name__}.render",):
-            return None
-        raise
-
-
-def __getattr__(name):
-    """Lazily expose the renderer's public names (``pose_lab.data.synthetic.render``)."""
-    if name == "render":
-        mod = _render_module()
-        if mod is None:
-            raise AttributeError(f"module {__name__!r} has no submodule 'render'")
-        return mod
-    mod = _render_module() if not name.startswith("_") else None
-    if mod is not None and name in getattr(mod, "__all__", ()):
-        return getattr(mod, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    names = set(globals()) | set(__all__)
-    mod = _render_module()
-    if mod is not None:
-        names |= set(getattr(mod, "__all__", ()))
-    return sorted(names)

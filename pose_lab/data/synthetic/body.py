@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pose_lab.data.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS
 from pose_lab.skeletons import H36M17_FROM_H36M32, H36M32
 
 __all__ = [
@@ -85,9 +86,7 @@ __all__ = [
 #: Stature range of the synthetic adults, mm.
 HEIGHT_RANGE_MM = (1500.0, 1950.0)
 
-#: Human3.6M protocol subjects.
-TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
-TEST_SUBJECTS = ("S9", "S11")
+#: Human3.6M protocol subjects (defined once, in :mod:`pose_lab.data.h36m`).
 ALL_SUBJECTS = TRAIN_SUBJECTS + TEST_SUBJECTS
 
 #: Fixed body seeds: the same subject always gets the same body.
