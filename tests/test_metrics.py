@@ -488,6 +488,56 @@ def test_evaluate_by_action_matches_per_group_metrics():
         metrics.evaluate_by_action(x, y, actions, metrics=("bogus",))
 
 
+def test_result_table_average_row_is_the_nan_aware_column_mean():
+    rows = {"Walking": {"P1": 40.0, "P2": 30.0}, "Eating": {"P1": 50.0, "P2": float("nan")},
+            "Sitting": {"P1": 66.0}}
+    table = metrics.ResultTable(rows, row_label="action", average_row="Average")
+    assert table.columns == ("P1", "P2") and len(table) == 4 and list(table.rows)[-1] == "Average"
+    # computed independently: plain sums over the finite cells
+    assert table["Average"]["P1"] == pytest.approx((40.0 + 50.0 + 66.0) / 3)
+    assert table["Average"]["P2"] == pytest.approx(30.0)
+    assert table.column("P2")["Sitting"] != table.column("P2")["Sitting"]  # missing cell -> NaN
+    assert table.to_dict()["Walking"] == {"P1": 40.0, "P2": 30.0}
+    # a given average row is kept as it is
+    given = metrics.ResultTable({**rows, "Average": {"P1": 1.0, "P2": 2.0}}, average_row="Average")
+    assert given["Average"] == {"P1": 1.0, "P2": 2.0}
+    # rows returns a copy
+    table.rows["Walking"]["P1"] = -1.0
+    assert table["Walking"]["P1"] == 40.0
+
+
+def test_result_table_markdown():
+    table = metrics.ResultTable({"nose": {"err": 1.234, "n": 3}, "eye": {"err": float("nan")}},
+                                columns=["err", "n", "pck"], row_label="keypoint", digits=2)
+    text = table.to_markdown()
+    lines = text.splitlines()
+    assert len(lines) == 2 + len(table)  # header, separator, one line per row
+    assert lines[0] == "| keypoint | err | n | pck |"
+    assert lines[2] == "| nose | 1.23 | 3 | - |"  # ints stay ints, the missing cell prints "-"
+    assert lines[3] == "| eye | - | - | - |"  # NaN and missing cells print "-"
+    assert str(table) == text == table._repr_markdown_()
+    assert "| nose | 1.2 | 3 | - |" in table.to_markdown(digits=1)
+    titled = metrics.ResultTable({"a": {"x": 1.0}}, title="Results", average_row="mean")
+    assert titled.to_markdown().splitlines()[0] == "**Results**" and "| **mean** | 1.0 |" in str(titled)
+
+
+def test_result_table_unknown_row_or_column_raises_key_error_naming_them():
+    table = metrics.ResultTable({"Walking": {"P1": 1.0}, "Eating": {"P1": 2.0}})
+    with pytest.raises(KeyError, match=r"'Sitting'.*\['Walking', 'Eating'\]"):
+        table["Sitting"]
+    with pytest.raises(KeyError, match=r"'P3'.*\['P1'\]"):
+        table.column("P3")
+
+
+def test_action_table_is_a_result_table():
+    table = metrics.per_action_table({"Walking": [10.0, 20.0], "Eating": [40.0]}, metric="mpjpe")
+    assert isinstance(table, metrics.ResultTable)
+    assert table.average == {"mpjpe": pytest.approx(27.5)} and table.metrics == ["mpjpe"]
+    assert table.column("mpjpe") == {"Walking": 15.0, "Eating": 40.0, "Average": 27.5}
+    assert table.to_markdown().splitlines()[0] == "| action | mpjpe | n |"
+    assert "| Walking | 15.0 | 2 |" in table.to_markdown() and "| **Average** | 27.5 | 3 |" in str(table)
+
+
 # ---------------------------------------------------------------------------
 # input validation
 # ---------------------------------------------------------------------------

@@ -1,0 +1,181 @@
+"""COCO keypoint AP through pycocotools, with the annotation and results files checked first."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import math
+import numbers
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from pose_lab.skeletons import COCO17
+
+__all__ = ["COCO_KEYPOINT_STATS", "coco_keypoint_ap", "coco_results_from_ground_truth"]
+
+#: Names of the ten numbers ``COCOeval.summarize()`` prints for keypoints, in order.
+COCO_KEYPOINT_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+
+def _load_json(source, what: str):
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"{what}: file not found: {path}")
+        try:
+            with path.open("r", encoding="utf-8") as fh:
+                return json.load(fh), str(path)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{what}: {path} is not valid JSON ({exc})") from None
+    return source, f"<{what} given as {type(source).__name__}>"
+
+
+_GT_FIELDS = ("id", "image_id", "category_id", "keypoints", "num_keypoints", "area", "iscrowd", "bbox")
+
+
+def _check_annotations(data, where: str) -> dict:
+    if not isinstance(data, dict):
+        raise ValueError(f"annotations ({where}): expected a COCO dict or a path to one, got {type(data).__name__}")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise ValueError(f"annotations ({where}): missing list field {key!r} of the COCO keypoints schema")
+    for i, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict):
+            raise ValueError(f"annotations ({where}): annotations[{i}] is not an object")
+        missing = [f for f in _GT_FIELDS if f not in ann]
+        if missing:
+            raise ValueError(f"annotations ({where}): annotations[{i}] (id {ann.get('id')}) lacks field(s) {missing}")
+        if len(ann["keypoints"]) != 3 * len(COCO17.joint_names):
+            raise ValueError(
+                f"annotations ({where}): annotations[{i}] (id {ann['id']}) has {len(ann['keypoints'])} keypoint "
+                f"values, expected 51 (17 keypoints x (x, y, v))"
+            )
+    return data
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_results(results, where: str, image_ids: set, category_ids: set) -> list:
+    if not isinstance(results, (list, tuple)):
+        raise ValueError(
+            f"results ({where}): expected a list of COCO keypoint results or a path to one, "
+            f"got {type(results).__name__}"
+        )
+    out = []
+    for i, r in enumerate(results):
+        if not isinstance(r, dict):
+            raise ValueError(f"results ({where}): results[{i}] is not an object")
+        for key in ("image_id", "category_id", "keypoints", "score"):
+            if key not in r:
+                raise ValueError(f"results ({where}): results[{i}] lacks the field {key!r}")
+        if r["image_id"] not in image_ids:
+            raise ValueError(
+                f"results ({where}): results[{i}] has image_id {r['image_id']!r}, which is not an image "
+                "of the annotations"
+            )
+        if r["category_id"] not in category_ids:
+            raise ValueError(
+                f"results ({where}): results[{i}] has category_id {r['category_id']!r}; the annotations' "
+                f"categories are {sorted(category_ids)}"
+            )
+        kps = r["keypoints"]
+        if isinstance(kps, np.ndarray):
+            kps = kps.reshape(-1).tolist()
+        if not isinstance(kps, (list, tuple)) or len(kps) != 51:
+            n = len(kps) if hasattr(kps, "__len__") else type(kps).__name__
+            raise ValueError(
+                f"results ({where}): results[{i}] (image_id {r['image_id']}) has {n} keypoint values, expected "
+                "51 (17 keypoints x (x, y, score)), a flat list"
+            )
+        if not all(_is_number(float(k)) if isinstance(k, np.generic) else _is_number(k) for k in kps):
+            raise ValueError(f"results ({where}): results[{i}] (image_id {r['image_id']}) has non-finite keypoints")
+        score = float(r["score"]) if isinstance(r["score"], np.generic) else r["score"]
+        if not _is_number(score):
+            raise ValueError(f"results ({where}): results[{i}] has score {r['score']!r}, expected a finite number")
+        clean = dict(r)
+        clean["keypoints"] = [float(k) for k in kps]
+        clean["score"] = float(score)
+        out.append(clean)
+    return out
+
+
+def coco_results_from_ground_truth(annotations, score: float = 1.0) -> list:
+    """The ground-truth persons (``num_keypoints > 0``, not crowd) in the COCO results format.
+
+    Submitting these to :func:`coco_keypoint_ap` must give AP = 1.0: a sanity
+    check of an evaluation pipeline.
+    """
+    data, where = _load_json(annotations, "annotations")
+    data = _check_annotations(data, where)
+    return [
+        {"image_id": a["image_id"], "category_id": a["category_id"], "keypoints": list(a["keypoints"]),
+         "score": float(score)}
+        for a in data["annotations"]
+        if a["num_keypoints"] > 0 and not a["iscrowd"]
+    ]
+
+
+def coco_keypoint_ap(annotations, results, verbose: bool = False, image_ids=None) -> "OrderedDict[str, float]":
+    """The ten COCO keypoint stats computed by ``pycocotools`` ``COCOeval(iouType="keypoints")``.
+
+    Args:
+        annotations: path to a ``person_keypoints_*.json`` file, or the loaded dict
+            (it is not modified).
+        results: path to a results JSON file or a list of dicts
+            ``{"image_id", "category_id", "keypoints": [x1, y1, s1, ..., x17, y17, s17], "score"}``.
+            Every entry is validated (51 keypoint values, an ``image_id`` of the
+            annotations, a known ``category_id``, a finite ``score``) before
+            pycocotools sees it.
+        verbose: let pycocotools print its progress and summary table.
+        image_ids: evaluate on these images only (default: all images of the annotations).
+
+    Returns:
+        ``OrderedDict`` with keys :data:`COCO_KEYPOINT_STATS` (``AP``, ``AP50``, ``AP75``,
+        ``APm``, ``APl``, ``AR``, ``AR50``, ``AR75``, ``ARm``, ``ARl``) as floats;
+        ``-1.0`` where COCO has nothing to measure (e.g. no large persons).
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        ValueError: malformed annotations or results (the message names the entry).
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt_data, gt_where = _load_json(annotations, "annotations")
+    gt_data = copy.deepcopy(_check_annotations(gt_data, gt_where))  # COCOeval writes into the gt dicts
+    res_data, res_where = _load_json(results, "results")
+    known_images = {img["id"] for img in gt_data["images"]}
+    known_cats = {c["id"] for c in gt_data["categories"]}
+    res_list = _check_results(res_data, res_where, known_images, known_cats)
+    if image_ids is not None:
+        image_ids = [int(i) for i in image_ids]
+        unknown = sorted(set(image_ids) - known_images)
+        if unknown:
+            raise ValueError(f"image_ids: {unknown[:5]} not in the annotations' images")
+
+    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    with sink:
+        coco_gt = COCO()
+        coco_gt.dataset = gt_data
+        coco_gt.createIndex()
+        if res_list:
+            coco_dt = coco_gt.loadRes(res_list)
+        else:  # pycocotools' loadRes cannot take an empty list; nothing detected scores 0
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": list(gt_data["images"]), "categories": copy.deepcopy(gt_data["categories"]),
+                               "annotations": []}
+            coco_dt.createIndex()
+        evaluator = COCOeval(coco_gt, coco_dt, iouType="keypoints")
+        if image_ids is not None:
+            evaluator.params.imgIds = sorted(image_ids)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return OrderedDict((name, float(v)) for name, v in zip(COCO_KEYPOINT_STATS, evaluator.stats))
+
