@@ -10,12 +10,14 @@ What it does (the same steps and recipe, :data:`pose_lab.training.keypoints2d.SY
 as notebook 02 in full mode):
 
 1. writes a synthetic **COCO train split** (multi-person scenes of subjects
-   S1-S8, :func:`pose_lab.data.synthetic.render.write_coco_dataset`) and a
+   S1-S8, :func:`pose_lab.data.synthetic.write_coco_dataset`) and a
    **validation split** of the held-out subjects S9 and S11 (another seed);
-2. trains the small-backbone heatmap model with ``fit()`` on person crops cut
+2. trains the small-backbone heatmap model with
+   :func:`pose_lab.training.keypoints2d.fit_keypoints2d` on person crops cut
    by the ground-truth boxes, exactly as for real COCO (Adam, warm-up + cosine
    decay, visibility-weighted heatmap MSE);
-3. evaluates top-down with ground-truth boxes: OKS AP (pycocotools), PCK@0.05
+3. evaluates top-down with ground-truth boxes
+   (:func:`pose_lab.evaluation.keypoints2d.evaluate_keypoints`): OKS AP (pycocotools), PCK@0.05
    of the box size, with DARK and quarter-pixel decoding, with and without the
    flip test, and a per-keypoint table;
 4. evaluates the same model on the real COCO sample (``../shared/data``) or a
@@ -67,7 +69,8 @@ def main(argv=None):
     from pose_lab import runtime
     from pose_lab.data.coco import load_coco_keypoints
     from pose_lab.data.pipelines import person_crop_dataset
-    from pose_lab.data.synthetic.render import write_coco_dataset
+    from pose_lab.data.synthetic import write_coco_dataset
+    from pose_lab.evaluation import keypoints2d as kp_eval
     from pose_lab.models.keypoints2d import build_heatmap_model
     from pose_lab.training import keypoints2d as kp2d
     from pose_lab.training.schedules import WarmupCosineDecay
@@ -101,12 +104,12 @@ def main(argv=None):
         recipe["peak_learning_rate"], decay_steps=max(steps, 2),
         warmup_steps=min(recipe["warmup_steps"], max(steps // 10, 1)))))
     t0 = time.perf_counter()
-    history = kp2d.fit_keypoints2d(model, train_ds, epochs, work / "run", verbose=2, tensorboard=False)
+    history = kp2d.fit_keypoints2d(model, train_ds, epochs, work / "run", tensorboard=False)
     t_train = time.perf_counter() - t0
 
     val_images = work / "synthetic_coco" / "val"
     t0 = time.perf_counter()
-    ev = kp2d.evaluate_keypoints(net, val_json, val_images, decode=recipe["decode"])
+    ev = kp_eval.evaluate_keypoints(net, val_json, val_images, decode=recipe["decode"])
     t_eval = time.perf_counter() - t0
 
     def row(name, e, seconds):
@@ -115,12 +118,12 @@ def main(argv=None):
 
     row(f"synthetic COCO val (S9, S11), flip test, {recipe['decode']}", ev, t_eval)
     for flip, decode in ((True, "quarter"), (False, recipe["decode"])):
-        other = kp2d.evaluate_keypoints(net, val_json, val_images, flip_test=flip, decode=decode)
+        other = kp_eval.evaluate_keypoints(net, val_json, val_images, flip_test=flip, decode=decode)
         row(f"synthetic COCO val, {'flip test' if flip else 'no flip'}, {decode}", other, float("nan"))
     real = _real_coco()
     if real is not None:
         t0 = time.perf_counter()
-        ev_real = kp2d.evaluate_keypoints(net, real[0], real[1], decode=recipe["decode"])
+        ev_real = kp_eval.evaluate_keypoints(net, real[0], real[1], decode=recipe["decode"])
         row(f"real COCO ({real[0].name})", ev_real, time.perf_counter() - t0)
 
     total = t_data + t_train

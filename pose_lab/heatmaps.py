@@ -49,7 +49,6 @@ __all__ = [
     "decode_heatmaps",
     "decode_heatmaps_ops",
     "soft_argmax",
-    "heatmap_to_image_coords",
 ]
 
 
@@ -338,8 +337,3 @@ def soft_argmax(heatmaps, beta=1.0):
     x = ops.sum(p * grid_x, axis=-1)
     y = ops.sum(p * grid_y, axis=-1)
     return ops.stack([x, y], axis=-1)
-
-
-def heatmap_to_image_coords(coords, stride=4):
-    """Heatmap pixels -> input pixels under the kit's convention (``coords * stride``)."""
-    return np.asarray(coords, dtype=np.float32) * float(stride)

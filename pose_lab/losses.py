@@ -5,6 +5,10 @@ no global state, so it runs inside any backend's compiled train step and can be
 checked against a closed form in a unit test. Training classes
 (:mod:`pose_lab.training`) compose them.
 
+Besides the VAE terms below, the 2D keypoint losses live here:
+:func:`weighted_heatmap_mse` (SimpleBaseline's heatmap MSE with target
+weights) and :func:`weighted_coordinate_l1` (integral regression).
+
 Reductions
 ----------
 Losses that act on a batch take ``reduction``:
@@ -55,6 +59,8 @@ __all__ = [
     "reconstruction_loss",
     "mean_per_joint_position_error",
     "beta_vae_loss",
+    "weighted_heatmap_mse",
+    "weighted_coordinate_l1",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -257,3 +263,46 @@ def beta_vae_loss(reconstruction, kl, beta=1.0):
     reconstruction = ops.convert_to_tensor(reconstruction)
     beta = ops.cast(ops.convert_to_tensor(beta), reconstruction.dtype)
     return reconstruction + beta * ops.cast(kl, reconstruction.dtype)
+
+
+def weighted_heatmap_mse(heatmaps_true, heatmaps_pred, weights):
+    """SimpleBaseline's ``JointsMSELoss`` with target weights.
+
+    ``0.5 * mean_{b, v, u, j} (w_bj * (pred - true))^2``: the per-joint MSE of
+    the reference code (which multiplies prediction and target by the weight
+    before the squared error) averaged over joints; joints with weight 0
+    (unlabelled, or outside the heatmap) contribute nothing.
+
+    Args:
+        heatmaps_true, heatmaps_pred: ``(B, h, w, J)``.
+        weights: ``(B, J)`` target weights (1 labelled, 0 not).
+
+    Returns:
+        Scalar float32 tensor.
+    """
+    t = ops.cast(heatmaps_true, "float32")
+    p = ops.cast(heatmaps_pred, "float32")
+    w = ops.cast(weights, "float32")[:, None, None, :]
+    return 0.5 * ops.mean(ops.square(w * (p - t)))
+
+
+def weighted_coordinate_l1(keypoints_true, keypoints_pred, weights, scale=1.0):
+    """Visibility-weighted L1 on coordinates (integral regression, Sun et al. 2018).
+
+    ``mean_{b, j, xy} w_bj |pred - true| / scale``; ``scale`` (e.g. the input
+    side in pixels) keeps the loss of order one.
+
+    Args:
+        keypoints_true: ``(B, J, 2)`` pixels (``(B, J, 3)`` with a visibility
+            column is accepted: only ``x, y`` are used).
+        keypoints_pred: ``(B, J, 2)`` pixels.
+        weights: ``(B, J)``.
+        scale: pixels per loss unit.
+
+    Returns:
+        Scalar float32 tensor.
+    """
+    t = ops.cast(keypoints_true, "float32")[..., :2]
+    p = ops.cast(keypoints_pred, "float32")
+    w = ops.cast(weights, "float32")[..., None]
+    return ops.mean(w * ops.abs(p - t)) / float(scale)

@@ -1,4 +1,8 @@
-"""2D keypoint models: shapes, loss, training, .keras round trips, flip test, COCO results, evaluation."""
+"""2D keypoint models, training and evaluation: shapes, training, .keras round trips, flip test, COCO results.
+
+Builders: pose_lab.models.keypoints2d; trainer and fit: pose_lab.training.keypoints2d; prediction and
+metrics: pose_lab.evaluation.keypoints2d (the losses are tested in test_losses.py).
+"""
 
 import importlib.util
 import json
@@ -16,18 +20,17 @@ from pose_lab.metrics import coco_keypoint_ap
 from pose_lab.models.heads import SpatialSoftArgmax
 from pose_lab.models.keypoints2d import build_heatmap_model, build_regression_model, heatmap_stride
 from pose_lab.skeletons import COCO17
-from pose_lab.training.keypoints2d import (
-    KeypointTrainer,
+from pose_lab.evaluation.keypoints2d import (
     evaluate_keypoints,
-    fit_keypoints2d,
     flip_test_heatmaps,
     instance_scores,
     per_keypoint_table,
     predict_heatmaps,
     predict_keypoints,
     to_coco_results,
-    weighted_heatmap_mse,
 )
+from pose_lab.metrics.tables import ResultTable
+from pose_lab.training.keypoints2d import KeypointTrainer, fit_keypoints2d
 from pose_lab.training.schedules import WarmupCosineDecay
 
 TINY = dict(backbone="small", input_shape=(64, 64, 3), head_filters=16,
@@ -92,21 +95,8 @@ def test_regression_model_shapes():
 
 
 # ---------------------------------------------------------------------------
-# loss and training
+# training
 # ---------------------------------------------------------------------------
-def test_weighted_heatmap_mse_closed_form_and_weights():
-    rng = np.random.default_rng(1)
-    t = rng.uniform(size=(2, 4, 3, 5)).astype("float32")
-    p = rng.uniform(size=(2, 4, 3, 5)).astype("float32")
-    w = np.array([[1, 0, 1, 1, 0], [0, 1, 1, 1, 1]], "float32")
-    loss = float(keras.ops.convert_to_numpy(weighted_heatmap_mse(t, p, w)))
-    expected = 0.5 * np.mean((w[:, None, None, :] * (p - t)) ** 2)
-    assert loss == pytest.approx(expected, rel=1e-5)
-    p2 = p.copy()
-    p2[0, ..., 1] += 10.0  # a joint with weight 0 does not count
-    assert float(keras.ops.convert_to_numpy(weighted_heatmap_mse(t, p2, w))) == pytest.approx(expected, rel=1e-5)
-
-
 def test_training_steps_decrease_the_loss():
     # ``history["loss"][k]`` is the training loss of step k, computed before its update.
     # One pose for the whole batch: learnable in a few steps (random poses on noise
@@ -171,6 +161,28 @@ def test_keras_round_trip_of_trainer_and_networks(tmp_path):
     coords = KeypointTrainer(build_regression_model(**TINY, head="soft_argmax"))
     restored = KeypointTrainer.from_config(coords.get_config())
     assert restored.output_type == "keypoints" and restored.coord_scale == 64.0
+
+
+
+def test_trainer_keeps_its_registered_name():
+    # .keras files saved before the training/evaluation split name the class this way
+    assert keras.saving.get_registered_name(KeypointTrainer) == "pose_lab>KeypointTrainer"
+    assert keras.saving.get_registered_object("pose_lab>KeypointTrainer") is KeypointTrainer
+
+
+def test_compute_loss_adds_the_regularisation_losses():
+    x = keras.Input((16, 16, 3))
+    reg = keras.regularizers.L2(0.5)
+    net = keras.Model(x, keras.layers.Conv2D(17, 1, kernel_regularizer=reg)(x))
+    model = KeypointTrainer(net)
+    images = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype("float32")
+    hm = np.zeros((2, 16, 16, 17), "float32")
+    w = np.ones((2, 17), "float32")
+    pred = model(images)
+    loss = float(keras.ops.convert_to_numpy(model.compute_loss(images, {"heatmaps": hm, "weights": w}, pred)))
+    mse = 0.5 * np.mean(keras.ops.convert_to_numpy(pred) ** 2)
+    penalty = 0.5 * np.sum(keras.ops.convert_to_numpy(net.layers[-1].kernel) ** 2)
+    assert loss == pytest.approx(mse + penalty, rel=1e-5)
 
 
 def test_fit_resumes_after_interruption(tmp_path):
@@ -297,6 +309,17 @@ def test_predict_keypoints_decodes_to_crop_pixels():
         predict_keypoints(model, np.zeros((1, 32, 32, 3)))
 
 
+def test_predict_heatmaps_in_padded_batches_equals_one_call():
+    runtime.set_seed(2)
+    model = _tiny_heatmap_model()
+    images = np.random.default_rng(3).uniform(0, 255, (5, 64, 64, 3)).astype("float32")
+    out = predict_heatmaps(model, images, batch_size=4)  # 5 = 4 + 1: the last batch is padded
+    assert out.shape == (5, 16, 16, 17) and out.dtype == np.float32
+    np.testing.assert_allclose(out, _run(model, images), atol=1e-5)
+    with pytest.raises(ValueError, match=r"images: expected shape \(N, 64, 64, 3\)"):
+        predict_heatmaps(model, images[:, :32])
+
+
 def test_bad_flip_permutation_raises():
     model = _tiny_heatmap_model()
     with pytest.raises(ValueError, match="permutation"):
@@ -395,17 +418,19 @@ def test_per_keypoint_table_closed_form():
     assert table["left_shoulder"]["OKS"] == pytest.approx(np.exp(-64 / (2 * 2000 * (2 * sigma) ** 2)), rel=1e-6)
     assert table["mean"]["n"] == 33
     assert "| nose |" in table.to_markdown()
+    assert isinstance(table, ResultTable) and list(table)[-1] == "mean"
+    assert table.column("n")["left_shoulder"] == 2
 
 
 def test_evaluate_keypoints_end_to_end(tmp_path):
-    render = pytest.importorskip("pose_lab.data.synthetic.render")
+    render = pytest.importorskip("pose_lab.data.synthetic.coco_writer")
     ann = render.write_coco_dataset(tmp_path, 2, split="val", seed=0, image_size=(128, 128), num_people=(1, 2))
     runtime.set_seed(0)
     model = _tiny_heatmap_model()
     ev = evaluate_keypoints(model, ann, tmp_path / "val", batch_size=4)
     assert list(ev.coco)[:3] == ["AP", "AP50", "AP75"] and 0.0 <= ev.ap <= 1.0
     assert ev.keypoints.shape == (len(ev.records), 17, 2) and len(ev.results) == len(ev.records)
-    assert 0.0 <= ev.pck <= 1.0 and "mean" in ev.table.rows
+    assert 0.0 <= ev.pck <= 1.0 and "mean" in ev.table and ev.table["nose"]["n"] >= 0
     assert "OKS AP" in ev.summary()
 
 

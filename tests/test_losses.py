@@ -145,3 +145,31 @@ def test_beta_vae_loss_and_bad_arguments():
     assert float(_np(losses.beta_vae_loss(2.0, 3.0, beta=0.5))) == pytest.approx(3.5)
     with pytest.raises(ValueError, match="num_elements"):
         losses.kl_divergence_diag_gaussian(np.zeros((1, 2)), np.zeros((1, 2)), num_elements=0)
+
+
+def test_weighted_heatmap_mse_closed_form_and_weights():
+    rng = np.random.default_rng(1)
+    t = rng.uniform(size=(2, 4, 3, 5)).astype(np.float32)
+    p = rng.uniform(size=(2, 4, 3, 5)).astype(np.float32)
+    w = np.array([[1, 0, 1, 1, 0], [0, 1, 1, 1, 1]], np.float32)
+    # SimpleBaseline's JointsMSELoss: 0.5 * mean over (b, v, u, j) of (w_bj * (pred - true))^2
+    expected = 0.5 * np.mean((w[:, None, None, :] * (p - t)) ** 2)
+    assert float(_np(losses.weighted_heatmap_mse(t, p, w))) == pytest.approx(expected, rel=1e-5)
+    p2 = p.copy()
+    p2[0, ..., 1] += 10.0  # a joint with weight 0 does not count
+    assert float(_np(losses.weighted_heatmap_mse(t, p2, w))) == pytest.approx(expected, rel=1e-5)
+    assert float(_np(losses.weighted_heatmap_mse(t, t, w))) == 0.0
+
+
+def test_weighted_coordinate_l1_closed_form_and_weights():
+    rng = np.random.default_rng(2)
+    t = rng.uniform(0, 64, size=(3, 17, 3)).astype(np.float32)  # x, y, v: the third column is ignored
+    p = rng.uniform(0, 64, size=(3, 17, 2)).astype(np.float32)
+    w = (rng.uniform(size=(3, 17)) > 0.3).astype(np.float32)
+    expected = np.mean(w[..., None] * np.abs(p - t[..., :2])) / 64.0
+    got = float(_np(losses.weighted_coordinate_l1(t, p, w, scale=64.0)))
+    assert got == pytest.approx(expected, rel=1e-5)
+    p2 = p.copy()
+    p2[w == 0] += 100.0  # unlabelled joints do not count
+    assert float(_np(losses.weighted_coordinate_l1(t, p2, w, scale=64.0))) == pytest.approx(expected, rel=1e-5)
+    assert float(_np(losses.weighted_coordinate_l1(t[..., :2], p, w))) == pytest.approx(64.0 * expected, rel=1e-5)

@@ -11,7 +11,8 @@ person crop to keypoints:
   heatmap head read by a spatial soft-argmax (``head="soft_argmax"``).
 
 Images are float RGB in ``[0, input_scale]`` (255 by default).
-Training and prediction live in :mod:`pose_lab.training.keypoints2d`.
+Training lives in :mod:`pose_lab.training.keypoints2d`, prediction, flip test and
+COCO evaluation in :mod:`pose_lab.evaluation.keypoints2d`, the losses in :mod:`pose_lab.losses`.
 """
 
 from __future__ import annotations
