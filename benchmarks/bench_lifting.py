@@ -48,14 +48,47 @@ def _load_average() -> str:
 # ------------------------------------------------------------------ throughput
 
 
+def _epoch_timer():
+    """A Keras callback recording each epoch's seconds in ``.times`` (keras imported here: ``--help`` stays fast)."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self._t)
+
+    return EpochTimer()
+
+
+def _measure_throughput(model, batch_size=64, num_samples=20_000, *, epochs=2, seed=0, **fit_kwargs):
+    """Training throughput (samples/s) of ``model.fit`` on random data, after a warm-up epoch.
+
+    The first epoch (tracing/compilation) is excluded; the rate is the median
+    over the remaining epochs.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((num_samples,) + tuple(model.input_shape[1:])).astype(np.float32)
+    y = rng.standard_normal((num_samples,) + tuple(model.output_shape[1:])).astype(np.float32)
+    timer = _epoch_timer()
+    model.fit(x, y, batch_size=batch_size, epochs=epochs + 1, verbose=0, callbacks=[timer],
+              shuffle=False, **fit_kwargs)
+    return float(num_samples / np.median(timer.times[1:]))
+
+
 def _keras_rate(batch_size, jit_compile, steps_per_execution, pipeline, steps, seed=0):
     import keras
 
-    from pose_lab.models import lifting as L
+    from pose_lab.models.lifting import build_lifter
+    from pose_lab.training.lifting import compile_lifter
 
     keras.utils.set_random_seed(seed)
-    model = L.compile_lifter(L.build_lifter(), jit_compile=jit_compile,
-                             steps_per_execution=steps_per_execution)
+    model = compile_lifter(build_lifter(), jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     n = batch_size * steps
     if pipeline == "tf.data":
         if keras.backend.backend() != "tensorflow":
@@ -67,18 +100,10 @@ def _keras_rate(batch_size, jit_compile, steps_per_execution, pipeline, steps, s
         y = rng.standard_normal((n, 16, 3)).astype(np.float32)
         ds = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n).batch(batch_size, drop_remainder=True)
               .prefetch(tf.data.AUTOTUNE))
-        times = []
-
-        class _T(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.t = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                times.append(time.perf_counter() - self.t)
-
-        model.fit(ds, epochs=3, verbose=0, callbacks=[_T()])
-        return n / float(np.median(times[1:]))
-    return L.measure_throughput(model, batch_size, num_samples=n, epochs=2, seed=seed)
+        timer = _epoch_timer()
+        model.fit(ds, epochs=3, verbose=0, callbacks=[timer])
+        return n / float(np.median(timer.times[1:]))
+    return _measure_throughput(model, batch_size, num_samples=n, epochs=2, seed=seed)
 
 
 def _torch_rate(batch_size, steps, threads=2):  # pragma: no cover - optional reference
@@ -171,7 +196,7 @@ def part_throughput(args):
 def _data(args):
     from pose_lab import runtime
     from pose_lab.data.h36m import load_h36m
-    from pose_lab.models import lifting as L
+    from pose_lab.data.lifting import prepare_lifting_data
 
     real = runtime.data_dir() / "h36m"
     if args.real and (real / "data_3d_h36m.npz").exists():
@@ -186,20 +211,22 @@ def _data(args):
         p3, p2 = out / "data_3d_h36m.npz", out / "data_2d_h36m_gt.npz"
         source = f"synthetic Human3.6M ({args.frames} frames x {args.sequences} sequences per action)"
     data = load_h36m(p3, p2 if p2.exists() else None)
-    return L.prepare_lifting_data(data, train_stride=args.stride), source
+    return prepare_lifting_data(data, train_stride=args.stride), source
 
 
 def part_baseline(args, ld, source):
     import keras
 
-    from pose_lab.models import lifting as L
+    from pose_lab.evaluation.lifting import evaluate_lifter
+    from pose_lab.models.lifting import build_lifter
+    from pose_lab.training.lifting import compile_lifter, fit_lifter
 
     keras.utils.set_random_seed(0)
-    model = L.compile_lifter(L.build_lifter(), steps_per_execution=args.spe)
+    model = compile_lifter(build_lifter(), steps_per_execution=args.spe)
     t0 = time.perf_counter()
-    L.fit_lifter(model, ld.x_train, ld.y_train, epochs=args.epochs, batch_size=64, verbose=0)
+    fit_lifter(model, ld.x_train, ld.y_train, epochs=args.epochs, batch_size=64, progress=False, verbose=0)
     train_s = time.perf_counter() - t0
-    table = L.evaluate_lifter(model, ld.x_test, ld.y_test_mm, ld.actions_test, ld.stats)
+    table = evaluate_lifter(model, ld.x_test, ld.y_test_mm, ld.actions_test, ld.stats)
     print(f"\n### Martinez baseline on {source}")
     print(f"train {len(ld.x_train):,} poses (S1,S5,S6,S7,S8, 4 cameras), test {len(ld.x_test):,} (S9,S11); "
           f"{args.epochs} epochs at batch 64 in {train_s / 60:.1f} min "
@@ -211,7 +238,7 @@ def part_baseline(args, ld, source):
 def part_vae(args, ld, source, baseline_table=None):
     import keras
 
-    from pose_lab.models import lifting as L
+    from pose_lab.evaluation.lifting import evaluate_lifter
     from pose_lab.training import vae as V
 
     keras.utils.set_random_seed(0)
@@ -221,8 +248,8 @@ def part_vae(args, ld, source, baseline_table=None):
     t0 = time.perf_counter()
     V.fit_vae(model, ld.x_train, ld.y_train, epochs=args.vae_epochs, batch_size=64, verbose=0)
     train_s = time.perf_counter() - t0
-    mean_table = L.evaluate_lifter(model, ld.x_test, ld.y_test_mm, ld.actions_test,
-                                   predict_fn=lambda x: V.predict_mean(model, x, ld.stats))
+    mean_table = evaluate_lifter(model, ld.x_test, ld.y_test_mm, ld.actions_test,
+                                 predict_fn=lambda x: V.predict_mean(model, x, ld.stats))
     rows = [("VAE lifter, mean prediction (z = mu)", mean_table.average["P1"], mean_table.average["P2"])]
     for k in args.k:
         hyp = V.sample_hypotheses(model, ld.x_test, k=k, stats=ld.stats, seed=0)

@@ -143,7 +143,12 @@ def test_splits_and_lifting_arrays(data):
 
 
 def test_norm_stats_train_only_and_round_trip(data, tmp_path):
+    from pose_lab.data import normalization
+
+    assert NormStats is normalization.NormStats                           # one type, re-exported here
     st = data.norm_stats()
+    assert (st.root, st.drop_root_2d, st.drop_root_3d) == (0, False, True)  # the Martinez layout
+    assert st.mean_2d.shape == (17, 2) and st.mean_3d.shape == (16, 3)
     x, y, _, _ = data.lifting_arrays("train")
     # Martinez et al.: 2D not root-centred; 3D root-centred with the root dropped
     np.testing.assert_allclose(st.mean_2d, x.mean(0), rtol=1e-5, atol=1e-3)
@@ -197,8 +202,11 @@ def test_npz_without_positions_3d(tmp_path):
 
 def test_wrong_joint_count(tmp_path):
     p = _save(tmp_path / "j20.npz", positions_3d={"S1": {"Walking": np.zeros((5, 20, 3), np.float32)}})
-    with pytest.raises(ValueError, match=r"S1/Walking.*\(T, 32, 3\).*\(5, 20, 3\)"):
+    with pytest.raises(ValueError, match=r"j20\.npz: S1/Walking: expected shape \(N, 17\|32, 3\), got \(5, 20, 3\)"):
         load_h36m(p)
+    text = _save(tmp_path / "text.npz", positions_3d={"S1": {"Walking": np.full((5, 17, 3), "a")}})
+    with pytest.raises(ValueError, match=r"text\.npz: S1/Walking: expected a numeric array"):
+        load_h36m(text)
     ok17 = _save(tmp_path / "j17.npz", positions_3d={"S1": {"Walking": np.ones((5, 17, 3), np.float32)}})
     assert load_h36m(ok17).positions_world["S1"]["Walking"].shape == (5, 17, 3)
 
@@ -238,6 +246,16 @@ def test_bad_2d_files(tmp_path, files):
     longer = {s: {a: [np.concatenate([x, x]) for x in v] for a, v in acts.items()} for s, acts in p2.items()}
     d = load_h36m(files["3d"], _save(tmp_path / "long.npz", positions_2d=longer))    # trimmed, as VideoPose3D
     assert d.positions_2d["S1"]["Walking 1"][0].shape == (T, 17, 2)
+    # COCO-layout detections are converted to H36M-17; shape and NaN are checked as for H36M
+    coco = {"layout_name": "coco", "num_joints": 17}
+    d = load_h36m(files["3d"], _save(tmp_path / "coco.npz", positions_2d=p2, metadata=coco))
+    assert d.positions_2d["S1"]["Walking 1"][0].shape == (T, 17, 2)
+    assert not np.allclose(d.positions_2d["S1"]["Walking 1"][0], p2["S1"]["Walking 1"][0])
+    cut = {s: {a: [x[:, :16] for x in v] for a, v in acts.items()} for s, acts in p2.items()}
+    with pytest.raises(ValueError, match=r"coco16\.npz: S1/\w+ \d camera 0: expected shape \(N, 17, 2\), got \(50, 16, 2\)"):
+        load_h36m(files["3d"], _save(tmp_path / "coco16.npz", positions_2d=cut, metadata=coco))
+    with pytest.raises(ValueError, match=r"S9/Walking 2 camera 1.*NaN"):
+        load_h36m(files["3d"], _save(tmp_path / "coco_nan.npz", positions_2d=nan, metadata=coco))
 
 
 def test_custom_cameras_and_unknown_subject(tmp_path, files):

@@ -27,11 +27,14 @@ a similarity Procrustes alignment of each prediction to its ground truth);
 errors are averaged per action, then over actions
 (:func:`pose_lab.metrics.mpjpe`, :func:`pose_lab.metrics.p_mpjpe`).
 
-Normalisation (:class:`NormStats`, as Martinez et al.): the 2D input keeps
-the root (not root-centred: the perspective cue stays) and is standardised
-per joint and coordinate; the 3D target is root-centred in the camera frame,
-the root (always zero) is dropped and each of the remaining 16 x 3
-coordinates is standardised. Statistics come from the training subjects only.
+Normalisation: :meth:`H36MData.norm_stats` computes the Martinez et al.
+z-scores of the training subjects' poses as a
+:class:`pose_lab.data.normalization.NormStats` (the kit's one normalisation
+type, re-exported here): the 2D input keeps the root (not root-centred: the
+perspective cue stays), the 3D target is root-centred in the camera frame
+with the root (always zero) dropped, and every remaining coordinate is
+standardised. :func:`pose_lab.data.lifting.prepare_lifting_data` applies it
+to the protocol split.
 """
 
 from __future__ import annotations
@@ -43,8 +46,10 @@ from typing import Mapping, NamedTuple
 
 import numpy as np
 
+from pose_lab.data.normalization import NormStats
 from pose_lab.geometry import Camera, h36m_cameras, project_to_2d, world_to_camera
 from pose_lab.skeletons import H36M17, H36M17_FROM_H36M32, coco_to_h36m
+from pose_lab.validation import check_poses
 
 __all__ = [
     "TRAIN_SUBJECTS",
@@ -52,7 +57,7 @@ __all__ = [
     "PROTOCOLS",
     "H36MData",
     "LiftingArrays",
-    "NormStats",
+    "NormStats",  # re-exported from pose_lab.data.normalization
     "load_h36m",
     "action_class",
 ]
@@ -108,20 +113,10 @@ def _get_dict(npz, key: str, path, expected: str) -> dict:
     return value
 
 
-def _to17(arr, path, subject, action, dims):
-    a = np.asarray(arr)
-    if a.ndim != 3 or a.shape[-1] != dims or a.shape[1] not in (17, 32):
-        raise ValueError(
-            f"{path}: {subject}/{action}: expected shape (T, 32, {dims}) or (T, 17, {dims}), got {a.shape}"
-        )
-    if not np.issubdtype(a.dtype, np.number):
-        raise ValueError(f"{path}: {subject}/{action}: expected numbers, got dtype {a.dtype}")
-    if not np.all(np.isfinite(a)):
-        n = int(a.size - np.count_nonzero(np.isfinite(a)))
-        raise ValueError(f"{path}: {subject}/{action}: {n} NaN/inf coordinate(s)")
-    if a.shape[1] == 32:
-        a = a[:, list(H36M17_FROM_H36M32)]
-    return a
+def _to17(arr, path, subject, action):
+    """A ``(T, 32 | 17, 3)`` array of the 3D file, checked (shape, finite), as the 17 H36M joints."""
+    a = check_poses(arr, f"{path}: {subject}/{action}", dims=3, num_joints=(17, 32), batched=True, dtype=None)
+    return a[:, list(H36M17_FROM_H36M32)] if a.shape[1] == 32 else a
 
 
 class LiftingArrays(NamedTuple):
@@ -269,7 +264,10 @@ class H36MData:
                              np.concatenate(acts), np.concatenate(subs))
 
     def norm_stats(self, subjects="train", stride: int = 1) -> "NormStats":
-        """:class:`NormStats` from the given (default: training) subjects."""
+        """Martinez et al. :class:`~pose_lab.data.normalization.NormStats` of the given (default: training) subjects.
+
+        2D: 17 x 2 kept (not root-centred); 3D: root-centred, root dropped, 16 x 3.
+        """
         arr = self.lifting_arrays(subjects, stride=stride)
         return NormStats.from_arrays(arr.inputs_2d, arr.targets_3d)
 
@@ -336,7 +334,7 @@ def load_h36m(path_3d, path_2d=None, cameras=None) -> H36MData:
             raise ValueError(f"{path_3d}: positions_3d[{s!r}] must be a dict action -> array, got {type(acts).__name__}")
         world[s] = {}
         for a, arr in acts.items():
-            a17 = _to17(arr, path_3d, s, a, 3)
+            a17 = _to17(arr, path_3d, s, a)
             peak = float(np.abs(a17).max()) if a17.size else 0.0
             if peak > _MAX_METRES:
                 raise ValueError(
@@ -381,17 +379,11 @@ def load_h36m(path_3d, path_2d=None, cameras=None) -> H36MData:
                     )
                 out = []
                 for i, v in enumerate(views):
-                    v = np.asarray(v)
-                    if layout == "coco":
-                        if v.ndim != 3 or v.shape[1:] != (17, 2):
-                            raise ValueError(f"{path_2d}: {s}/{a} camera {i}: expected (T, 17, 2), got {v.shape}")
-                        v = coco_to_h36m(v)
-                    if v.ndim != 3 or v.shape[1:] != (17, 2):
-                        raise ValueError(
-                            f"{path_2d}: {s}/{a} camera {i}: expected shape (T, 17, 2), got {v.shape}"
-                        )
-                    if not np.all(np.isfinite(v)):
-                        raise ValueError(f"{path_2d}: {s}/{a} camera {i}: NaN/inf coordinates")
+                    name = f"{path_2d}: {s}/{a} camera {i}"
+                    if layout == "coco":  # shape first; NaN is checked on the H36M joints, as they are used
+                        v = coco_to_h36m(check_poses(v, name, dims=2, num_joints=17, batched=True, finite=False,
+                                                     dtype=None))
+                    v = check_poses(v, name, dims=2, num_joints=17, batched=True, dtype=None)
                     if len(v) < len(w):
                         raise ValueError(
                             f"{path_2d}: {s}/{a} camera {i}: {len(v)} frames of 2D for {len(w)} frames of 3D"
@@ -400,153 +392,3 @@ def load_h36m(path_3d, path_2d=None, cameras=None) -> H36MData:
                 pos2d[s][a] = out
     return H36MData(positions_world=world, positions_2d=pos2d, cameras=cams, path_3d=path_3d,
                     path_2d=None if path_2d is None else Path(path_2d), metadata=metadata)
-
-
-# ---------------------------------------------------------------------------
-# normalisation
-# ---------------------------------------------------------------------------
-def _as_2d(x, name):
-    x = np.asarray(x, dtype=np.float64)
-    flat = x.ndim >= 1 and x.shape[-1] == 34
-    if flat:
-        x = x.reshape(x.shape[:-1] + (17, 2))
-    if x.ndim < 2 or x.shape[-2:] != (17, 2):
-        raise ValueError(f"{name}: expected 2D joints of shape (..., 17, 2) or (..., 34), got {np.shape(x)}")
-    return x, flat
-
-
-@dataclass
-class NormStats:
-    """Per-coordinate mean / std of lifting inputs and targets (Martinez et al. 2017).
-
-    Attributes:
-        mean_2d, std_2d: ``(17, 2)`` pixels, of the (not root-centred) 2D joints.
-        mean_3d, std_3d: ``(16, 3)`` mm, of the root-centred camera-frame 3D
-            joints without the root.
-
-    ``normalize`` / ``denormalize`` dispatch on the last axis: ``2`` (or
-    ``34`` flat) is 2D; ``3`` (``(..., 17, 3)`` or ``(..., 16, 3)``; flat
-    ``51``/``48``) is 3D. Normalised 3D always has 16 joints (root dropped);
-    denormalised 3D gets the zero root back (``(..., 17, 3)``).
-    """
-
-    mean_2d: np.ndarray
-    std_2d: np.ndarray
-    mean_3d: np.ndarray
-    std_3d: np.ndarray
-
-    def __post_init__(self):
-        for name, shape in (("mean_2d", (17, 2)), ("std_2d", (17, 2)), ("mean_3d", (16, 3)), ("std_3d", (16, 3))):
-            v = np.asarray(getattr(self, name), dtype=np.float64)
-            if v.shape != shape:
-                raise ValueError(f"NormStats.{name}: expected shape {shape}, got {v.shape}")
-            if not np.all(np.isfinite(v)):
-                raise ValueError(f"NormStats.{name} contains NaN/inf")
-            setattr(self, name, v)
-        if np.any(self.std_2d <= 0) or np.any(self.std_3d <= 0):
-            raise ValueError("NormStats: std_2d and std_3d must be positive")
-
-    @classmethod
-    def from_arrays(cls, inputs_2d, targets_3d, eps: float = 1e-6) -> "NormStats":
-        """Statistics of ``inputs_2d (N, 17, 2)`` px and ``targets_3d (N, 17, 3)`` mm.
-
-        ``targets_3d`` is root-centred here (a no-op when it already is) and
-        its root dropped; a coordinate with std below ``eps`` gets std 1.
-        """
-        x, _ = _as_2d(inputs_2d, "inputs_2d")
-        y = np.asarray(targets_3d, dtype=np.float64)
-        H36M17.check(y, "targets_3d", 3)
-        x = x.reshape(-1, 17, 2)
-        y = y.reshape(-1, 17, 3)
-        if len(x) == 0 or len(y) == 0:
-            raise ValueError("NormStats.from_arrays: need at least one pose (got 0)")
-        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-            raise ValueError("NormStats.from_arrays: inputs contain NaN/inf")
-        y = (y - y[:, :1])[:, 1:]
-        s2, s3 = x.std(0), y.std(0)
-        return cls(x.mean(0), np.where(s2 < eps, 1.0, s2), y.mean(0), np.where(s3 < eps, 1.0, s3))
-
-    @classmethod
-    def compute(cls, data: H36MData, subjects="train", stride: int = 1) -> "NormStats":
-        """From an :class:`H36MData` (training subjects by default)."""
-        return data.norm_stats(subjects, stride=stride)
-
-    # -- 2D ------------------------------------------------------------------
-    def normalize_2d(self, x) -> np.ndarray:
-        x, flat = _as_2d(x, "inputs_2d")
-        out = (x - self.mean_2d) / self.std_2d
-        return out.reshape(out.shape[:-2] + (34,)) if flat else out
-
-    def denormalize_2d(self, x) -> np.ndarray:
-        x, flat = _as_2d(x, "normalised 2D")
-        out = x * self.std_2d + self.mean_2d
-        return out.reshape(out.shape[:-2] + (34,)) if flat else out
-
-    # -- 3D ------------------------------------------------------------------
-    def normalize_3d(self, y) -> np.ndarray:
-        """``(..., 17, 3)`` (root-centred here) or ``(..., 16, 3)`` mm -> ``(..., 16, 3)`` (flat in, flat out)."""
-        y = np.asarray(y, dtype=np.float64)
-        flat = y.ndim >= 1 and y.shape[-1] in (48, 51)
-        if flat:
-            y = y.reshape(y.shape[:-1] + (y.shape[-1] // 3, 3))
-        if y.ndim < 2 or y.shape[-1] != 3 or y.shape[-2] not in (16, 17):
-            raise ValueError(f"targets_3d: expected shape (..., 17, 3) or (..., 16, 3), got {np.shape(y)}")
-        if y.shape[-2] == 17:
-            y = (y - y[..., :1, :])[..., 1:, :]
-        out = (y - self.mean_3d) / self.std_3d
-        return out.reshape(out.shape[:-2] + (48,)) if flat else out
-
-    def denormalize_3d(self, y, include_root: bool = True) -> np.ndarray:
-        """``(..., 16, 3)`` (or flat ``48``) -> mm, with the zero root prepended unless ``include_root=False``."""
-        y = np.asarray(y, dtype=np.float64)
-        flat = y.ndim >= 1 and y.shape[-1] == 48
-        if flat:
-            y = y.reshape(y.shape[:-1] + (16, 3))
-        if y.ndim < 2 or y.shape[-2:] != (16, 3):
-            raise ValueError(f"normalised 3D: expected shape (..., 16, 3) or (..., 48), got {np.shape(y)}")
-        out = y * self.std_3d + self.mean_3d
-        if include_root:
-            out = np.concatenate([np.zeros(out.shape[:-2] + (1, 3)), out], axis=-2)
-        return out.reshape(out.shape[:-2] + (-1,)) if flat else out
-
-    # -- dispatch --------------------------------------------------------------
-    def normalize(self, x) -> np.ndarray:
-        """2D (last axis 2 / 34) or 3D (last axis 3 / 48 / 51) by shape."""
-        last = np.shape(x)[-1] if np.ndim(x) else None
-        if last in (2, 34):
-            return self.normalize_2d(x)
-        if last in (3, 48, 51):
-            return self.normalize_3d(x)
-        raise ValueError(f"normalize: expected (..., 17, 2), (..., 17|16, 3) or flat 34/48/51, got {np.shape(x)}")
-
-    def denormalize(self, x) -> np.ndarray:
-        """Inverse of :meth:`normalize` (3D comes back with the zero root, 17 joints)."""
-        last = np.shape(x)[-1] if np.ndim(x) else None
-        if last in (2, 34):
-            return self.denormalize_2d(x)
-        if last in (3, 48):
-            return self.denormalize_3d(x)
-        raise ValueError(f"denormalize: expected (..., 17, 2), (..., 16, 3) or flat 34/48, got {np.shape(x)}")
-
-    # -- persistence ------------------------------------------------------------
-    def save(self, path) -> Path:
-        """Write the four arrays to an ``.npz`` (atomically)."""
-        from pose_lab.data.synthetic.dataset import save_npz_atomic
-
-        return save_npz_atomic(path, mean_2d=self.mean_2d, std_2d=self.std_2d, mean_3d=self.mean_3d,
-                               std_3d=self.std_3d)
-
-    @classmethod
-    def load(cls, path) -> "NormStats":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"normalisation statistics file not found: {path}")
-        try:
-            z = np.load(path, allow_pickle=False)
-        except Exception as exc:  # noqa: BLE001
-            raise ValueError(f"{path}: cannot read normalisation statistics ({type(exc).__name__}: {exc})") from None
-        need = ("mean_2d", "std_2d", "mean_3d", "std_3d")
-        missing = [k for k in need if k not in z.files]
-        if missing:
-            raise ValueError(f"{path}: missing key(s) {missing}; expected {list(need)}")
-        return cls(*(z[k] for k in need))

@@ -1,0 +1,90 @@
+"""Training the Martinez et al. (2017) lifter: optimiser, compile and a checked, resumable ``fit``.
+
+The paper's recipe: Adam, learning rate 1e-3 decayed by 0.96 every 100k
+steps (staircase, as the authors' TensorFlow code), batch 64, the mean
+squared error on the z-scored root-dropped 3D targets. The network is
+:func:`pose_lab.models.lifting.build_lifter`; the arrays come from
+:func:`pose_lab.data.lifting.prepare_lifting_data`; the protocol numbers from
+:mod:`pose_lab.evaluation.lifting`.
+
+Example:
+    >>> model = compile_lifter(build_lifter())
+    >>> fit_lifter(model, ld.x_train, ld.y_train, epochs=8, validation_data=(ld.x_test, ld.y_test),
+    ...            workdir="runs/lifter")      # run the cell again after an interruption: it resumes
+"""
+
+from __future__ import annotations
+
+import keras
+
+from pose_lab.training.base import fit_resumable
+from pose_lab.validation import check_poses
+
+__all__ = ["compile_lifter", "fit_lifter", "lifter_optimizer"]
+
+
+def lifter_optimizer(learning_rate=1e-3, decay_steps=100_000, decay_rate=0.96, staircase=True):
+    """Adam with Martinez et al.'s exponential decay (``learning_rate * 0.96 ** (step // 100k)``)."""
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        learning_rate, decay_steps=decay_steps, decay_rate=decay_rate, staircase=staircase
+    )
+    return keras.optimizers.Adam(learning_rate=schedule)
+
+
+def compile_lifter(model, optimizer=None, *, jit_compile="auto", steps_per_execution=1, **kwargs):
+    """Compile ``model`` with :func:`lifter_optimizer` (or ``optimizer``) and an MSE loss on z-scores.
+
+    ``jit_compile`` and ``steps_per_execution`` are passed to ``Model.compile``
+    (see ``benchmarks/bench_lifting.py`` for their effect on CPU throughput);
+    ``kwargs`` too (``metrics=...``). Returns ``model``.
+    """
+    model.compile(
+        optimizer=optimizer if optimizer is not None else lifter_optimizer(),
+        loss="mse",
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+        **kwargs,
+    )
+    return model
+
+
+def _pairs(model, x2d, y3d, what_x, what_y):
+    """``(x, y)`` checked against the model's joint counts: float32 ``(N, J_in, 2)``, ``(N, J_out, 3)``."""
+    x = check_poses(x2d, what_x, dims=2, num_joints=model.input_shape[1], batched=True, flat=True)
+    y = check_poses(y3d, what_y, dims=3, num_joints=model.output_shape[1], batched=True, flat=True)
+    return x, y
+
+
+def fit_lifter(model, x2d, y3d, *, epochs=1, batch_size=64, validation_data=None, callbacks=None,
+               shuffle=True, workdir=None, progress=True, verbose=None, **kwargs):
+    """Check the arrays, then train with :func:`pose_lab.training.base.fit_resumable`.
+
+    Args:
+        model: a compiled lifter (:func:`compile_lifter`).
+        x2d: z-scored 2D inputs ``(N, J_in, 2)`` (flat ``(N, 2 J_in)`` accepted).
+        y3d: z-scored root-dropped 3D targets ``(N, J_out, 3)`` (flat accepted).
+        epochs, batch_size, callbacks, shuffle: as for ``model.fit`` (batch 64 as in the paper).
+        validation_data: ``(x2d, y3d)`` checked the same way (the loss on them is ``val_loss``).
+        workdir: folder for the best checkpoint, the resume backup and the
+            TensorBoard logs; ``None`` (the default) writes nothing.
+        progress: one line per epoch with the ETA instead of Keras's bar
+            (``verbose=0`` unless ``verbose`` is given); ``False`` for Keras's own output only.
+        verbose: as for ``model.fit``.
+        **kwargs: passed to ``fit_resumable`` and ``model.fit``.
+
+    Raises:
+        ValueError: a wrong joint count or shape (naming the argument and the
+            expected shape), NaN/inf, or a different number of 2D and 3D poses.
+
+    Returns:
+        The ``History`` of this call.
+    """
+    x, y = _pairs(model, x2d, y3d, "x2d (training 2D poses)", "y3d (training 3D targets)")
+    if len(x) != len(y):
+        raise ValueError(f"x2d and y3d: expected the same number of poses, got {len(x)} and {len(y)}")
+    if validation_data is not None:
+        xv, yv = validation_data
+        validation_data = _pairs(model, xv, yv, "validation 2D poses", "validation 3D targets")
+    return fit_resumable(model, x, y, epochs=epochs, batch_size=batch_size, workdir=workdir,
+                         validation_data=validation_data, callbacks=callbacks, shuffle=shuffle,
+                         progress=progress, verbose=verbose, **kwargs)
