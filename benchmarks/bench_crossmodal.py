@@ -1,17 +1,18 @@
 """Cross-modal VAE on rendered mannequin crops: image->3D vs 2D->3D, and the cost of the alternation.
 
 Trains :class:`pose_lab.training.crossmodal.CrossModalVAE` on crops from
-:func:`pose_lab.data.synthetic.render.render_crops`: frames of the synthetic
+:func:`pose_lab.data.synthetic.render_crops` (prepared by :mod:`pose_lab.data.crossmodal`): frames of the synthetic
 actions, the Human3.6M training subjects (S1, S5, S6, S7, S8) for training and
 the test subjects (S9, S11) for validation, each set from its own seed
 (different bodies, motions, cameras, clothes and backgrounds). Prints two tables:
 
 1. **Accuracy** on the validation crops, protocol 1 (MPJPE) and protocol 2
    (P-MPJPE) in mm over the 17 H36M joints (root-centred, root counted),
-   averaged per action then over actions as Human3.6M papers do:
-   image -> 3D (cross-modal generation), 2D -> 3D through the same latent,
-   the supervised Martinez et al. lifter (``pose_lab.models.lifting``) trained
-   on the same 2D/3D pairs for the same number of epochs, and the mean
+   averaged per action then over actions as Human3.6M papers do
+   (:mod:`pose_lab.evaluation.crossmodal`): image -> 3D (cross-modal
+   generation), 2D -> 3D through the same latent, the supervised Martinez et
+   al. lifter (``pose_lab.models.lifting``, ``pose_lab.training.lifting``)
+   trained on the same 2D/3D pairs for the same number of epochs, and the mean
    training pose (the error of predicting nothing).
 2. **Step cost** of the one-hot alternation (all four networks run every
    step, see ``pose_lab.training.crossmodal``) against plain Keras models that
@@ -39,16 +40,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pose_lab import metrics, runtime  # noqa: E402
-from pose_lab.data.synthetic import TEST_SUBJECTS, TRAIN_SUBJECTS  # noqa: E402
-from pose_lab.data.synthetic.render import render_crops  # noqa: E402
+from pose_lab import runtime  # noqa: E402
+from pose_lab.data.crossmodal import crossmodal_stats, prepare_crossmodal_data  # noqa: E402
+from pose_lab.data.synthetic import TEST_SUBJECTS, TRAIN_SUBJECTS, render_crops  # noqa: E402
+from pose_lab.evaluation.crossmodal import IMAGE_TO_3D, POSE2D_TO_3D, evaluate_crossmodal, mean_pose  # noqa: E402
+from pose_lab.evaluation.lifting import predict_3d, protocol_errors  # noqa: E402
 from pose_lab.models.crossmodal import build_crossmodal_networks  # noqa: E402
-from pose_lab.training.crossmodal import (  # noqa: E402
-    CrossModalVAE,
-    crossmodal_stats,
-    prepare_crossmodal_data,
-    suggested_jit_compile,
-)
+from pose_lab.models.lifting import build_lifter  # noqa: E402
+from pose_lab.training.crossmodal import CrossModalVAE, suggested_jit_compile  # noqa: E402
+from pose_lab.training.lifting import compile_lifter  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -92,10 +92,9 @@ def make_model(args, stats, jit_compile=None):
     return model
 
 
-def evaluate(pred, target, actions):
-    """Protocol 1 and 2 (mm), per action then averaged over actions."""
-    table = metrics.evaluate_by_action(pred, target, actions)
-    return table.average["mpjpe"], table.average["p_mpjpe"]
+def averages(table):
+    """Protocol 1 and 2 (mm) of a :func:`~pose_lab.evaluation.lifting.protocol_errors` table, averaged over actions."""
+    return table.average["P1"], table.average["P2"]
 
 
 def time_fit(model, data, batch_size, steps):
@@ -160,27 +159,21 @@ def main(argv=None):
     steps = args.epochs * int(np.ceil(args.n_train / args.batch_size))
     print(f"trained {args.epochs} epochs ({steps} steps) in {t_train:.0f} s")
 
+    tables = evaluate_crossmodal(model, val["images"], val["joints_2d"], val["joints_3d"], acts)
     rows = [
-        ("image -> 3D (cross-modal VAE)", *evaluate(model.predict_3d_from_image(val["images"]), target, acts)),
-        ("2D -> 3D (same VAE, 2D encoder)", *evaluate(model.predict_3d_from_2d(val["joints_2d"]), target, acts)),
+        ("image -> 3D (cross-modal VAE)", *averages(tables[IMAGE_TO_3D])),
+        ("2D -> 3D (same VAE, 2D encoder)", *averages(tables[POSE2D_TO_3D])),
     ]
     if not args.no_lifter:
-        try:
-            from pose_lab.models import lifting
-        except ImportError:  # pragma: no cover - the lifting module ships with the kit
-            lifting = None
-        if lifting is not None:
-            lifter = lifting.compile_lifter(lifting.build_lifter(num_joints_in=16, num_joints_out=16),
-                                            jit_compile=suggested_jit_compile())
-            t0 = time.perf_counter()
-            lifter.fit(d_train["pose_2d"], d_train["pose_3d"], batch_size=args.batch_size,
-                       epochs=args.epochs, verbose=0)
-            t_lift = time.perf_counter() - t0
-            pred = lifter.predict(d_val["pose_2d"], batch_size=1024, verbose=0)
-            pred_mm = np.insert(pred * stats["std_3d"] + stats["mean_3d"], 0, 0.0, axis=1)
-            rows.append((f"2D -> 3D supervised lifter (Martinez; {t_lift:.0f} s)", *evaluate(pred_mm, target, acts)))
-    mean_pose = np.insert(np.broadcast_to(stats["mean_3d"], target[:, 1:].shape), 0, 0.0, axis=1)
-    rows.append(("mean training pose (no input)", *evaluate(mean_pose, target, acts)))
+        lifter = compile_lifter(build_lifter(num_joints_in=16, num_joints_out=16), jit_compile=suggested_jit_compile())
+        t0 = time.perf_counter()
+        lifter.fit(d_train["pose_2d"], d_train["pose_3d"], batch_size=args.batch_size, epochs=args.epochs, verbose=0)
+        t_lift = time.perf_counter() - t0
+        pred_mm = predict_3d(lifter, d_val["pose_2d"], stats, batch_size=1024)
+        rows.append((f"2D -> 3D supervised lifter (Martinez; {t_lift:.0f} s)",
+                     *averages(protocol_errors(pred_mm, target, acts))))
+    baseline = protocol_errors(mean_pose(stats, len(target)), target, acts)
+    rows.append(("mean training pose (no input)", *averages(baseline)))
 
     print()
     print(f"Validation: {args.n_val} crops ({args.size}x{args.size}), trained on {args.n_train}, "

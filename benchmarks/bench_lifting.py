@@ -238,6 +238,8 @@ def part_baseline(args, ld, source):
 def part_vae(args, ld, source, baseline_table=None):
     import keras
 
+    from pose_lab import metrics
+    from pose_lab.evaluation import vae as E
     from pose_lab.evaluation.lifting import evaluate_lifter
     from pose_lab.training import vae as V
 
@@ -246,20 +248,20 @@ def part_vae(args, ld, source, baseline_table=None):
     steps = args.vae_epochs * int(np.ceil(len(ld.x_train) / 64))
     model.compile(optimizer=V.vae_optimizer(steps), steps_per_execution=args.spe)
     t0 = time.perf_counter()
-    V.fit_vae(model, ld.x_train, ld.y_train, epochs=args.vae_epochs, batch_size=64, verbose=0)
+    V.fit_vae(model, ld.x_train, ld.y_train, epochs=args.vae_epochs, batch_size=64, progress=False, verbose=0)
     train_s = time.perf_counter() - t0
     mean_table = evaluate_lifter(model, ld.x_test, ld.y_test_mm, ld.actions_test,
-                                 predict_fn=lambda x: V.predict_mean(model, x, ld.stats))
+                                 predict_fn=lambda x: E.predict_mean(model, x, ld.stats))
     rows = [("VAE lifter, mean prediction (z = mu)", mean_table.average["P1"], mean_table.average["P2"])]
     for k in args.k:
-        hyp = V.sample_hypotheses(model, ld.x_test, k=k, stats=ld.stats, seed=0)
-        best = V.best_of_k_mpjpe(hyp, ld.y_test_mm)
+        hyp = E.sample_hypotheses(model, ld.x_test, k=k, stats=ld.stats, seed=0)
+        best = metrics.best_of_k_mpjpe(hyp, ld.y_test_mm)
         per_action = [best[ld.actions_test == a].mean() for a in np.unique(ld.actions_test)]
         rows.append((f"VAE lifter, best of {k}", float(np.mean(per_action)), float("nan")))
-    mu, lv = V.encode(model, ld.x_test[:5000])
+    mu, lv = E.encode(model, ld.x_test[:5000])
     print(f"\n### VAE lifter (thesis design: 5x512 encoder/decoder, latent 100, beta 1e-3) on {source}")
     print(f"{args.vae_epochs} epochs at batch 64 (Adam 1e-3, cosine decay) in {train_s / 60:.1f} min; active units "
-          f"{V.active_units(mu)}/{mu.shape[1]}; mean posterior std {np.exp(0.5 * lv).mean():.3f}\n")
+          f"{metrics.active_units(mu)}/{mu.shape[1]}; mean posterior std {np.exp(0.5 * lv).mean():.3f}\n")
     print("| method | P1 MPJPE (mm) | P2 P-MPJPE (mm) |")
     print("| --- | ---: | ---: |")
     if baseline_table is not None:

@@ -1,4 +1,4 @@
-"""Cross-modal VAE (pose_lab.models.crossmodal, pose_lab.training.crossmodal).
+"""Cross-modal VAE (pose_lab.data/models/training/evaluation.crossmodal).
 
 Runs under whichever backend ``KERAS_BACKEND`` selects; ``.ci/run`` runs the
 unit tests under TensorFlow and again under JAX.
@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 from pose_lab import metrics
+from pose_lab.data.crossmodal import crossmodal_stats, prepare_crossmodal_data
+from pose_lab.data.normalization import NormStats
+from pose_lab.evaluation.crossmodal import IMAGE_TO_3D, POSE2D_TO_3D, evaluate_crossmodal, mean_pose
 from pose_lab.models.crossmodal import (
     build_crossmodal_networks,
     build_image_decoder,
@@ -16,13 +19,7 @@ from pose_lab.models.crossmodal import (
     build_pose2d_encoder,
     build_pose3d_decoder,
 )
-from pose_lab.training.crossmodal import (
-    PAIRS,
-    CrossModalVAE,
-    crossmodal_stats,
-    prepare_crossmodal_data,
-    suggested_jit_compile,
-)
+from pose_lab.training.crossmodal import PAIRS, CrossModalVAE, suggested_jit_compile
 
 SIZE = 16
 LATENT = 8
@@ -261,9 +258,9 @@ def test_inference_helpers(raw, trained):
 
 def test_predict_helpers_reject_bad_input(raw, trained):
     model = trained
-    with pytest.raises(ValueError, match=r"\(N, 16/17, 2\)"):
+    with pytest.raises(ValueError, match=r"\(N, 16\|17, 2\)"):
         model.predict_3d_from_2d(raw["joints_2d"][:, :15])
-    with pytest.raises(ValueError, match=r"\(N, 16/17, 2\)"):
+    with pytest.raises(ValueError, match=r"\(N, 16\|17, 2\)"):
         model.predict_3d_from_2d(raw["joints_3d"])
     nan_poses = raw["joints_2d"].copy()
     nan_poses[2, 4, 0] = np.nan
@@ -296,8 +293,8 @@ def test_keras_round_trip(tmp_path, raw, data, trained):
     assert isinstance(loaded, CrossModalVAE)
     assert loaded.schedule == model.schedule and loaded.initial_beta == 0.01
     assert int(keras.ops.convert_to_numpy(loaded.pair_step)) == int(keras.ops.convert_to_numpy(model.pair_step))
-    for key, value in model.stats.items():
-        np.testing.assert_array_equal(loaded.stats[key], value)
+    for key, value in model.stats.to_dict().items():
+        np.testing.assert_array_equal(loaded.stats.to_dict()[key], value)
     np.testing.assert_allclose(loaded.predict_3d_from_image(raw["images"]),
                                model.predict_3d_from_image(raw["images"]), atol=1e-4)
     np.testing.assert_allclose(loaded.predict_3d_from_2d(raw["joints_2d"]),
@@ -308,3 +305,70 @@ def test_keras_round_trip(tmp_path, raw, data, trained):
     loaded.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=suggested_jit_compile())
     history = loaded.fit(data, batch_size=8, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+# ------------------------------------------------ statistics, old configs, errors
+
+
+def test_stats_are_norm_stats(raw, stats):
+    assert isinstance(stats, NormStats)
+    assert stats.drop_root_2d and stats.drop_root_3d and stats.num_joints == 17
+    assert stats.mean_2d.shape == (16, 2) and stats.mean_3d.shape == (16, 3)
+    same = NormStats.from_arrays(raw["joints_2d"], raw["joints_3d"], drop_root_2d=True)
+    np.testing.assert_array_equal(stats.std_3d, same.std_3d)
+    model = CrossModalVAE(**tiny_networks(), stats=stats)
+    assert isinstance(model.stats, NormStats) and model.num_joints == 17 and model.root == 0
+    assert model.get_config()["stats"] == stats.to_dict()
+
+
+def test_old_style_stats_config_loads(raw, stats):
+    """A config saved before NormStats (the four arrays only, float32 lists) still loads."""
+    model = make_model(stats)
+    config = model.get_config()
+    config["stats"] = {k: np.asarray(getattr(stats, k), np.float32).tolist()
+                       for k in ("mean_2d", "std_2d", "mean_3d", "std_3d")}
+    loaded = CrossModalVAE.from_config(config)
+    assert isinstance(loaded.stats, NormStats)
+    assert loaded.stats.drop_root_2d and loaded.stats.drop_root_3d and loaded.stats.root == 0  # inferred
+    np.testing.assert_allclose(loaded.stats.std_3d, stats.std_3d, rtol=1e-6)
+    loaded.set_weights(model.get_weights())
+    np.testing.assert_allclose(loaded.predict_3d_from_2d(raw["joints_2d"][:4]),
+                               model.predict_3d_from_2d(raw["joints_2d"][:4]), rtol=1e-5, atol=1e-2)
+
+
+def test_wrong_joint_counts_name_the_argument(raw, stats):
+    model = CrossModalVAE(**tiny_networks(), stats=stats)
+    with pytest.raises(ValueError, match=r"poses_2d \(2D poses, pixels\): expected shape \(N, 16\|17, 2\)"):
+        model.encode_pose_2d(raw["joints_2d"][:, :14])
+    with pytest.raises(ValueError, match=r"joints_3d .*expected shape \(N, 17, 3\), got \(32, 16, 3\)"):
+        prepare_crossmodal_data(raw["images"], raw["joints_2d"], raw["joints_3d"][:, 1:], stats)
+    with pytest.raises(ValueError, match=r"stats: mean_3d has 16 joints, the networks use 15 \(pose3d_decoder\)"):
+        CrossModalVAE(**tiny_networks(j3=15), stats=stats)
+    with pytest.raises(ValueError, match=r"z \(latent codes\): expected shape \(N, 8\)"):
+        model.decode_latent(np.zeros((2, 3, LATENT)))
+    # another skeleton: the joint counts follow the statistics (12 joints, root 2 kept in 2D)
+    rng = np.random.default_rng(1)
+    j3 = rng.normal(0, 300, (N, 12, 3)) + [0, 0, 5000]
+    j2 = 500 * j3[..., :2] / j3[..., 2:]
+    st = crossmodal_stats(j2, j3, root=2, drop_root=False)
+    small = CrossModalVAE(**tiny_networks(j2=12, j3=11), stats=st)
+    assert small.num_joints == 12 and small.root == 2
+    pred = small.predict_3d_from_2d(j2)
+    assert pred.shape == (N, 12, 3) and np.all(pred[:, 2] == 0)
+    with pytest.raises(ValueError, match=r"\(N, 12, 2\)"):
+        small.predict_3d_from_2d(j2[:, 1:])
+
+
+def test_evaluation_recipe(raw, stats, trained):
+    tables, preds = evaluate_crossmodal(trained, raw["images"], raw["joints_2d"], raw["joints_3d"],
+                                        np.repeat(["a", "b"], N // 2), return_predictions=True)
+    target = raw["joints_3d"] - raw["joints_3d"][:, :1]
+    assert list(tables) == [IMAGE_TO_3D, POSE2D_TO_3D]
+    np.testing.assert_array_equal(preds[IMAGE_TO_3D], trained.predict_3d_from_image(raw["images"]))
+    for name, pred in preds.items():
+        per_action = [metrics.mpjpe(pred[:N // 2], target[:N // 2]), metrics.mpjpe(pred[N // 2:], target[N // 2:])]
+        assert tables[name].average["P1"] == pytest.approx(np.mean(per_action), rel=1e-5)
+        assert tables[name].average["P2"] <= tables[name].average["P1"] + 1e-6
+    base = mean_pose(stats, 5)
+    assert base.shape == (5, 17, 3) and np.all(base[:, 0] == 0)
+    np.testing.assert_allclose(base[:, 1:], np.broadcast_to(stats.mean_3d, (5, 16, 3)), rtol=1e-6)

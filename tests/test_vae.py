@@ -1,11 +1,13 @@
-"""Autoencoder / VAE / beta-VAE / VAE lifter (pose_lab.models.vae, pose_lab.training.vae)."""
+"""Autoencoder / VAE / beta-VAE / VAE lifter (pose_lab.models.vae, pose_lab.training.vae, pose_lab.evaluation.vae)."""
 
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
-from pose_lab import losses
+from pose_lab import losses, metrics
+from pose_lab.data.normalization import NormStats
+from pose_lab.evaluation import vae as E
 from pose_lab.models.vae import Sampling, build_mlp_decoder, build_mlp_encoder
 from pose_lab.training import vae as V
 
@@ -79,7 +81,7 @@ def test_inference_uses_the_mean_and_training_samples(data):
     np.testing.assert_array_equal(a, b)
     c = _np(model(x, training=True)["reconstruction"])
     assert not np.allclose(a, c)
-    np.testing.assert_allclose(V.predict_mean(model, x), a, atol=1e-5)
+    np.testing.assert_allclose(E.predict_mean(model, x), a, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["autoencoder", "vae", "beta_vae", "vae_lifter"])
@@ -123,7 +125,7 @@ def test_reported_mpjpe_is_in_millimetres(data):
     model = V.make_pose_autoencoder((16, 3), 4, hidden=16, num_blocks=1, target_std=std)
     model.compile(optimizer="adam")
     result = model.evaluate(y, y, verbose=0, return_dict=True, batch_size=64)
-    recon = V.predict_mean(model, y)
+    recon = E.predict_mean(model, y)
     pred = np.insert(recon * std, 0, 0.0, axis=1)
     gt = np.insert(y * std, 0, 0.0, axis=1)
     assert result["mpjpe"] == pytest.approx(np.linalg.norm(pred - gt, axis=-1).mean(), rel=1e-4)
@@ -137,35 +139,35 @@ def test_active_units():
     z[:, 2] = rng.normal(0, 0.05, 500)    # variance 0.0025: inactive
     z[:, 3] = 3.0                         # constant: collapsed
     z[:, 4] = rng.normal(0, 0.2, 500)     # variance 0.04: active at 0.01
-    n, var = V.active_units(z, return_variance=True)
+    n, var = metrics.active_units(z, return_variance=True)
     assert n == 3
     np.testing.assert_allclose(var, z.var(0))
-    assert V.active_units(z, threshold=0.1) == 2
+    assert metrics.active_units(z, threshold=0.1) == 2
     with pytest.raises(ValueError, match="z_mean_batch"):
-        V.active_units(np.zeros(5))
+        metrics.active_units(np.zeros(5))
 
 
 def test_sample_hypotheses_and_best_of_k(data):
     x, y = data
     model = V.make_vae_lifter(latent_dim=8, hidden=16, num_blocks=1, seed=0)
-    hyp = V.sample_hypotheses(model, x[:10], k=6, seed=1)
+    hyp = E.sample_hypotheses(model, x[:10], k=6, seed=1)
     assert hyp.shape == (10, 6, 16, 3)
-    np.testing.assert_array_equal(hyp, V.sample_hypotheses(model, x[:10], k=6, seed=1))
+    np.testing.assert_array_equal(hyp, E.sample_hypotheses(model, x[:10], k=6, seed=1))
     assert not np.allclose(hyp[:, 0], hyp[:, 1])
     # temperature 0 collapses every hypothesis onto the mean prediction
-    zero = V.sample_hypotheses(model, x[:10], k=3, temperature=0.0)
-    np.testing.assert_allclose(zero, np.repeat(V.predict_mean(model, x[:10])[:, None], 3, axis=1), atol=1e-5)
+    zero = E.sample_hypotheses(model, x[:10], k=3, temperature=0.0)
+    np.testing.assert_allclose(zero, np.repeat(E.predict_mean(model, x[:10])[:, None], 3, axis=1), atol=1e-5)
 
-    stats = (np.zeros((16, 3), np.float32), np.full((16, 3), 100.0, np.float32))
-    hyp_mm = V.sample_hypotheses(model, x[:10], k=6, stats=stats, seed=1)
+    stats = NormStats(np.zeros((17, 2)), np.ones((17, 2)), np.zeros((16, 3)), np.full((16, 3), 100.0))
+    hyp_mm = E.sample_hypotheses(model, x[:10], k=6, stats=stats, seed=1)
     assert hyp_mm.shape == (10, 6, 17, 3) and np.all(hyp_mm[:, :, 0] == 0)
     gt = np.insert(y[:10] * 100.0, 0, 0.0, axis=1)
-    best, idx = V.best_of_k_mpjpe(hyp_mm, gt, return_index=True)
+    best, idx = metrics.best_of_k_mpjpe(hyp_mm, gt, return_index=True)
     each = np.linalg.norm(hyp_mm - gt[:, None], axis=-1).mean(-1)
     np.testing.assert_allclose(best, each.min(1), rtol=1e-5)
     np.testing.assert_array_equal(idx, each.argmin(1))
     with pytest.raises(ValueError, match="k"):
-        V.sample_hypotheses(model, x[:2], k=0)
+        E.sample_hypotheses(model, x[:2], k=0)
 
 
 def test_bad_inputs_raise_clear_errors(data):
@@ -177,9 +179,9 @@ def test_bad_inputs_raise_clear_errors(data):
     bad = x.copy()
     bad[3, 5, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        V.sample_hypotheses(model, bad, k=2)
+        E.sample_hypotheses(model, bad, k=2)
     with pytest.raises(ValueError, match="NaN"):
-        V.predict_mean(model, bad)
+        E.predict_mean(model, bad)
     with pytest.raises(ValueError, match=r"\(N, 16, 3\)"):
         V.fit_vae(model, x, y[:, :15])
     with pytest.raises(ValueError, match="same number"):
@@ -187,7 +189,7 @@ def test_bad_inputs_raise_clear_errors(data):
     with pytest.raises(ValueError, match="beta"):
         V.VAE(model.encoder, model.decoder, beta=-1.0)
     # flat (N, 34) inputs are accepted
-    assert V.predict_mean(model, x.reshape(len(x), -1)).shape == (64, 16, 3)
+    assert E.predict_mean(model, x.reshape(len(x), -1)).shape == (64, 16, 3)
 
 
 def test_vae_optimizer_cosine_decay():
@@ -200,3 +202,37 @@ def test_vae_optimizer_cosine_decay():
     np.testing.assert_allclose(rates, [1e-3, 1e-3 * (0.1 + 0.9 * 0.5), 1e-4, 1e-4], rtol=1e-5)
     with pytest.raises(ValueError, match="total_steps"):
         V.vae_optimizer(0)
+
+
+def test_target_std_from_norm_stats_and_decode(data):
+    x, y = data
+    rng = np.random.default_rng(2)
+    stats = NormStats(rng.normal(size=(17, 2)), rng.uniform(1, 2, (17, 2)), rng.normal(0, 10, (16, 3)),
+                      rng.uniform(50, 200, (16, 3)), root=3)
+    model = V.make_vae_lifter(latent_dim=4, hidden=8, num_blocks=1, target_std=stats, seed=0)
+    np.testing.assert_allclose(model.target_std, stats.std_3d.astype(np.float32))
+    assert model.get_config()["target_std"] == stats.std_3d.astype(np.float32).tolist()  # a list, as before
+    # mm with the root put back at stats.root; the dict form (a saved config) reads the same
+    pred = E.predict_mean(model, x[:5], stats)
+    assert pred.shape == (5, 17, 3) and pred.dtype == np.float32 and np.all(pred[:, 3] == 0)
+    np.testing.assert_allclose(np.delete(pred, 3, axis=1), E.predict_mean(model, x[:5]) * stats.std_3d
+                               + stats.mean_3d, rtol=1e-5, atol=1e-3)
+    np.testing.assert_array_equal(E.predict_mean(model, x[:5], stats.to_dict()), pred)
+    np.testing.assert_array_equal(E.predict_mean(model, x[:5], stats, root=0)[:, 0], 0.0)
+    z = np.zeros((2, 4), np.float32)
+    np.testing.assert_allclose(E.decode(model, z, stats)[:, 3], 0.0)
+    with pytest.raises(ValueError, match=r"z: expected shape \(N, 4\)"):
+        E.decode(model, np.zeros((2, 5)))
+
+
+def test_fit_vae_workdir_and_progress(data, tmp_path):
+    x, y = data
+    model = V.make_vae_lifter(latent_dim=4, hidden=8, num_blocks=1, seed=0)
+    model.compile(optimizer="adam")
+    lines = []
+    hist = V.fit_vae(model, x, y, epochs=2, batch_size=32, workdir=tmp_path / "run", tensorboard=False,
+                     callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: lines.append(e))])
+    assert len(hist.history["loss"]) == 2 and lines == [0, 1]
+    assert (tmp_path / "run" / "best.keras").exists()
+    with pytest.raises(ValueError, match=r"validation y: expected shape \(N, 16, 3\)"):
+        V.fit_vae(model, x, y, validation_data=(x, y[:, :15]), progress=False)

@@ -30,9 +30,13 @@ Decoders map a latent ``z`` of shape ``(batch, latent_dim)`` to their modality.
   width, ``num_blocks`` blocks of ``Dense + ReLU``, a linear ``Dense`` to
   ``num_joints * 3`` reshaped to ``(num_joints, 3)``.
 
-Units and normalisation are the training code's business
-(:mod:`pose_lab.training.crossmodal`): the pose networks see z-scored
-coordinates; images are floats in ``[0, 1]``.
+Units and normalisation are not the builders' business: the pose networks see
+z-scored coordinates (:mod:`pose_lab.data.crossmodal` prepares them with a
+:class:`~pose_lab.data.normalization.NormStats`, which
+:class:`pose_lab.training.crossmodal.CrossModalVAE` keeps to answer in pixels
+and millimetres); images are floats in ``[0, 1]``. The joint counts are
+arguments (``num_joints_2d = stats.mean_2d.shape[0]``, ``num_joints_3d =
+stats.mean_3d.shape[0]``; 16 and 16 for H36M-17 with the root dropped).
 
 All builders return functional ``keras.Model`` objects, which serialise with
 ``model.save("x.keras")`` without custom objects.

@@ -2,7 +2,9 @@
 
 Builders return functional ``keras.Model`` objects; the training classes that
 combine them (:class:`pose_lab.training.vae.AutoEncoder`,
-:class:`~pose_lab.training.vae.VAE`) live in :mod:`pose_lab.training.vae`.
+:class:`~pose_lab.training.vae.VAE`) live in :mod:`pose_lab.training.vae`, the
+inference recipes (encode, mean prediction, hypotheses) in
+:mod:`pose_lab.evaluation.vae`.
 
 The reparameterisation trick (Kingma & Welling 2013)
 ----------------------------------------------------
@@ -60,7 +62,6 @@ class Sampling(layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True  # no weights: only the seed generator's state
-
 
     def call(self, inputs):
         mean, log_var = inputs

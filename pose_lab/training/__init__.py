@@ -6,6 +6,6 @@ kit (trainers, schedules, callbacks and, through them, the model layers of
 ``keras.models.load_model`` needs to read a saved pose_lab model.
 """
 
-from pose_lab.training import callbacks, crossmodal, keypoints2d, schedules, vae  # noqa: F401
+from pose_lab.training import base, callbacks, crossmodal, keypoints2d, lifting, schedules, vae  # noqa: F401
 
-__all__ = ["callbacks", "crossmodal", "keypoints2d", "schedules", "vae"]
+__all__ = ["base", "callbacks", "crossmodal", "keypoints2d", "lifting", "schedules", "vae"]

@@ -59,13 +59,16 @@ the selected pair's networks (the tests use that to check the rotation).
 Data: a dict with ``"image"`` (``(B, H, W, 3)`` uint8, or floats in
 ``[0, 1]``), ``"pose_2d"`` (z-scored 2D pixels, ``(B, J2, 2)``) and
 ``"pose_3d"`` (z-scored root-centred camera-frame mm, ``(B, J3, 3)``); build it with
-:func:`prepare_crossmodal_data` from rendered crops
-(:func:`pose_lab.data.synthetic.render.render_crops`) and
-:func:`crossmodal_stats`. The model keeps the normalisation statistics, so
-the inference helpers take pixels / uint8 images and return millimetres.
+:func:`pose_lab.data.crossmodal.prepare_crossmodal_data` from rendered crops
+(:func:`pose_lab.data.synthetic.render_crops`) and a
+:class:`~pose_lab.data.normalization.NormStats`
+(:func:`pose_lab.data.crossmodal.crossmodal_stats`). The model keeps the
+statistics, so its inference methods take pixels / uint8 images and return
+millimetres; the protocol tables are :mod:`pose_lab.evaluation.crossmodal`.
 
 Example:
-    >>> from pose_lab.data.synthetic.render import render_crops
+    >>> from pose_lab.data.crossmodal import crossmodal_stats, prepare_crossmodal_data
+    >>> from pose_lab.data.synthetic import render_crops
     >>> from pose_lab.models.crossmodal import build_crossmodal_networks
     >>> crops = render_crops(512, size=64, seed=1, actions=True)
     >>> stats = crossmodal_stats(crops["joints_2d"], crops["joints_3d"])
@@ -78,6 +81,8 @@ Example:
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import numbers
 
 import keras
@@ -85,19 +90,18 @@ import numpy as np
 from keras import ops
 
 from pose_lab import losses
+from pose_lab.data.normalization import NormStats
+from pose_lab.training.base import add_regularization, batched_predict
+from pose_lab.validation import check_images, check_poses
 
 __all__ = [
     "PAIRS",
     "CrossModalVAE",
-    "crossmodal_stats",
-    "prepare_crossmodal_data",
     "suggested_jit_compile",
 ]
 
 #: The encoder/decoder pairs, in the default rotation order.
 PAIRS = ("image_to_image", "image_to_3d", "pose2d_to_3d")
-
-_STAT_KEYS = ("mean_2d", "std_2d", "mean_3d", "std_3d")
 
 
 # ------------------------------------------------------------------ compilation
@@ -119,166 +123,6 @@ def suggested_jit_compile():
     return "auto" if runtime.gpus() or runtime.tpu_available() else False
 
 
-# --------------------------------------------------------------------------- data
-
-
-def _numeric(x, what):
-    arr = np.asarray(x)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"{what}: expected a numeric array, got dtype {arr.dtype}")
-    return arr
-
-
-def _check_finite(arr, what):
-    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
-        flat = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1) if arr.ndim > 1 else ~np.isfinite(arr)
-        first = int(np.argmax(flat))
-        raise ValueError(
-            f"{what}: {int(flat.sum())} sample(s) contain NaN or inf values (first at index {first})"
-        )
-
-
-def _check_poses(x, dims, allowed_joints, what):
-    """``(N, J, dims)`` float32 with ``J`` in ``allowed_joints``; ValueError otherwise."""
-    arr = _numeric(x, what)
-    joints = "/".join(str(j) for j in allowed_joints)
-    if arr.ndim != 3 or arr.shape[-1] != dims or arr.shape[1] not in allowed_joints:
-        raise ValueError(f"{what}: expected shape (N, {joints}, {dims}), got {arr.shape}")
-    arr = arr.astype(np.float32, copy=False)
-    _check_finite(arr, what)
-    return arr
-
-
-def _check_images(x, shape, what="images"):
-    """Images ``(N, H, W, C)`` as float32 in [0, 1] (uint8 is divided by 255)."""
-    arr = _numeric(x, what)
-    h, w, c = shape
-    if arr.ndim != 4 or tuple(arr.shape[1:]) != (h, w, c):
-        raise ValueError(f"{what}: expected shape (N, {h}, {w}, {c}), got {arr.shape}")
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"{what}: expected uint8 (0..255) or floats in [0, 1], got dtype {arr.dtype}")
-    arr = arr.astype(np.float32, copy=False)
-    _check_finite(arr, what)
-    lo, hi = float(arr.min(initial=0.0)), float(arr.max(initial=0.0))
-    if lo < -1e-3 or hi > 1.0 + 1e-3:
-        raise ValueError(
-            f"{what}: float images must lie in [0, 1] (got values in [{lo:.3g}, {hi:.3g}]); "
-            "pass uint8 images for 0..255"
-        )
-    return arr
-
-
-def _drop_root(arr, root):
-    return np.delete(arr, root, axis=1)
-
-
-def crossmodal_stats(joints_2d, joints_3d, *, root: int = 0, drop_root: bool = True) -> dict:
-    """Training-set normalisation statistics for the pose inputs and targets.
-
-    As in Martinez et al. and the thesis (seed 004, section 3.2): the 2D pose
-    (pixels) is *not* root-centred; the 3D pose (camera frame, mm) is
-    root-centred; with ``drop_root`` the root joint is removed from both; then
-    each coordinate is z-scored with the training set's mean and std.
-
-    Args:
-        joints_2d: ``(N, 17, 2)`` H36M17 pixels.
-        joints_3d: ``(N, 17, 3)`` H36M17 camera-frame mm.
-        root: index of the root joint (0, the pelvis, in H36M17).
-        drop_root: remove the root (16 joints in, 16 out), the thesis's choice.
-
-    Returns:
-        ``{"mean_2d", "std_2d"}`` of shape ``(J2, 2)`` and ``{"mean_3d", "std_3d"}``
-        of shape ``(J3, 3)``, float32 (the mapping form
-        :func:`pose_lab.models.lifting.stats_arrays` also reads).
-    """
-    j2 = _check_poses(joints_2d, 2, (17,), "joints_2d (H36M17 pixels)")
-    j3 = _check_poses(joints_3d, 3, (17,), "joints_3d (H36M17 camera-frame mm)")
-    if len(j2) != len(j3):
-        raise ValueError(f"joints_2d and joints_3d: expected the same N, got {len(j2)} and {len(j3)}")
-    if len(j2) < 2:
-        raise ValueError(f"joints_2d: need at least 2 poses to estimate a std, got {len(j2)}")
-    j3 = j3 - j3[:, root : root + 1]
-    if drop_root:
-        j2, j3 = _drop_root(j2, root), _drop_root(j3, root)
-    std_2d, std_3d = j2.std(0), j3.std(0)
-    return {
-        "mean_2d": j2.mean(0).astype(np.float32),
-        "std_2d": np.where(std_2d < 1e-8, 1.0, std_2d).astype(np.float32),
-        "mean_3d": j3.mean(0).astype(np.float32),
-        "std_3d": np.where(std_3d < 1e-8, 1.0, std_3d).astype(np.float32),
-    }
-
-
-def _stats_dict(stats):
-    if stats is None:
-        return None
-    out = {}
-    for key in _STAT_KEYS:
-        if isinstance(stats, dict):
-            if key not in stats:
-                raise ValueError(f"stats: missing {key!r}; expected keys {_STAT_KEYS}")
-            value = stats[key]
-        elif hasattr(stats, key):
-            value = getattr(stats, key)
-        else:
-            raise ValueError(f"stats: expected a mapping or object with {_STAT_KEYS}, got {type(stats).__name__}")
-        out[key] = np.asarray(value, np.float32)
-    for kind, dims in (("2d", 2), ("3d", 3)):
-        m, s = out[f"mean_{kind}"], out[f"std_{kind}"]
-        if m.ndim != 2 or m.shape[-1] != dims or s.shape != m.shape:
-            raise ValueError(
-                f"stats: mean_{kind} and std_{kind} must both have shape (J, {dims}), got {m.shape} and {s.shape}"
-            )
-        if not (np.all(np.isfinite(m)) and np.all(np.isfinite(s)) and np.all(s > 0)):
-            raise ValueError(f"stats: mean_{kind}/std_{kind} must be finite with std > 0")
-    return out
-
-
-def prepare_crossmodal_data(images, joints_2d, joints_3d, stats, *, root: int = 0) -> dict:
-    """The training dict of :class:`CrossModalVAE` from images and poses in natural units.
-
-    Args:
-        images: ``(N, H, W, 3)`` uint8 (kept as uint8: the model divides by
-            255 inside its step, so 24k 64x64 crops take 300 MB, not 1.2 GB)
-            or floats in ``[0, 1]`` (returned as float32).
-        joints_2d: ``(N, 17, 2)`` H36M17 pixels.
-        joints_3d: ``(N, 17, 3)`` H36M17 camera-frame mm.
-        stats: from :func:`crossmodal_stats` (its joint counts decide whether
-            the root is dropped: 16 joints = dropped).
-        root: index of the root joint.
-
-    Returns:
-        ``{"image": uint8 or float32 [0, 1], "pose_2d": (N, J2, 2) z-scores,
-        "pose_3d": (N, J3, 3) z-scores of the root-centred pose}``.
-    """
-    st = _stats_dict(stats)
-    if st is None:
-        raise ValueError("stats: expected the dict returned by crossmodal_stats, got None")
-    img = _numeric(images, "images")
-    if img.ndim != 4:
-        raise ValueError(f"images: expected shape (N, H, W, C), got {img.shape}")
-    if img.dtype != np.uint8:  # uint8 stays uint8 (4x less memory); the model divides by 255
-        img = _check_images(img, img.shape[1:], "images")
-    j2 = _check_poses(joints_2d, 2, (17,), "joints_2d (H36M17 pixels)")
-    j3 = _check_poses(joints_3d, 3, (17,), "joints_3d (H36M17 camera-frame mm)")
-    if not len(img) == len(j2) == len(j3):
-        raise ValueError(
-            f"images, joints_2d, joints_3d: expected the same N, got {len(img)}, {len(j2)}, {len(j3)}"
-        )
-    j3 = j3 - j3[:, root : root + 1]
-    if st["mean_2d"].shape[0] == 16:
-        j2 = _drop_root(j2, root)
-    if st["mean_3d"].shape[0] == 16:
-        j3 = _drop_root(j3, root)
-    return {
-        "image": img,
-        "pose_2d": ((j2 - st["mean_2d"]) / st["std_2d"]).astype(np.float32),
-        "pose_3d": ((j3 - st["mean_3d"]) / st["std_3d"]).astype(np.float32),
-    }
-
-
 # --------------------------------------------------------------------------- model
 
 
@@ -297,7 +141,7 @@ class CrossModalVAE(keras.Model):
     """Cross-modal VAE: image and 2D-pose encoders, image and 3D-pose decoders, one latent.
 
     Trained with ``fit()`` on dicts ``{"image", "pose_2d", "pose_3d"}`` (see
-    :func:`prepare_crossmodal_data`), alternating the pairs of :data:`PAIRS`
+    :func:`pose_lab.data.crossmodal.prepare_crossmodal_data`), alternating the pairs of :data:`PAIRS`
     one batch each (the module docstring explains how and at what cost).
 
     Args:
@@ -307,19 +151,24 @@ class CrossModalVAE(keras.Model):
         pose3d_decoder: ``(B, latent) -> (B, J3, 3)``.
         beta: weight of the (per-element normalised) KL terms; kept in the
             non-trainable variable ``model.beta`` so a callback can anneal it.
-        stats: normalisation statistics from :func:`crossmodal_stats`
-            (``None``: poses are used as given, MPJPE is then in those units).
+        stats: the training set's :class:`~pose_lab.data.normalization.NormStats`
+            (or its ``to_dict()``; a mapping with the four arrays only, as
+            older saved models hold, gets its flags from the joint counts).
+            Its joint counts must match the pose networks'. ``None``: poses
+            are used as given (z-scores in, z-scores out, no root put back),
+            MPJPE is then in those units.
         schedule: the rotation of pairs, names from :data:`PAIRS` (default:
             the three pairs in order; repeat a name to train that pair more often).
-        root: root joint index in H36M17 (re-inserted at the origin by the
-            inference helpers when the decoder has 16 joints).
+        root: index of the root joint; ``None`` (default) takes ``stats.root``
+            (0 without stats), an int overrides it. The inference methods put
+            the root back at the origin when ``stats.drop_root_3d``.
         seed: seed of the reparameterisation noise.
 
     Metrics (``fit`` logs): ``loss`` (the selected pair's loss), one
     ``<pair>_loss`` per pair (averaged over the steps that trained it),
     ``kl_image`` and ``kl_pose2d`` (KL in nats, un-normalised, every step),
-    ``mpjpe_image_to_3d`` and ``mpjpe_2d_to_3d`` (mm, over all 17 joints with
-    the root counted as exact, every step). In ``evaluate()`` the latent
+    ``mpjpe_image_to_3d`` and ``mpjpe_2d_to_3d`` (mm, over all ``J`` joints with
+    a dropped root counted as exact, every step). In ``evaluate()`` the latent
     means are decoded and all three pairs are scored on every batch; ``loss``
     is then the mean of the three pair losses.
     """
@@ -333,7 +182,7 @@ class CrossModalVAE(keras.Model):
         beta: float = 1e-3,
         stats=None,
         schedule=PAIRS,
-        root: int = 0,
+        root: int | None = None,
         seed: int | None = None,
         **kwargs,
     ):
@@ -352,15 +201,19 @@ class CrossModalVAE(keras.Model):
         if not schedule or unknown:
             raise ValueError(f"schedule: expected a non-empty sequence of names from {PAIRS}, got {schedule!r}")
         self.schedule = schedule
-        self.root = int(root)
         self.seed = seed
-        self._stats = _stats_dict(stats)
+        self._stats = None if stats is None else NormStats.coerce(stats)
+        if self._stats is not None and root is not None and int(root) != self._stats.root:
+            self._stats = dataclasses.replace(self._stats, root=int(root))
+        self.root = self._stats.root if self._stats is not None else int(root or 0)
         if self._stats is not None:
-            for kind, j in (("2d", self.num_joints_2d), ("3d", self.num_joints_3d)):
-                if self._stats[f"mean_{kind}"].shape[0] != j:
+            for kind, net, j in (("2d", "pose2d_encoder", self.num_joints_2d),
+                                 ("3d", "pose3d_decoder", self.num_joints_3d)):
+                kept = getattr(self._stats, f"mean_{kind}").shape[0]
+                if kept != j:
                     raise ValueError(
-                        f"stats: mean_{kind} has {self._stats[f'mean_{kind}'].shape[0]} joints, "
-                        f"the networks use {j}"
+                        f"stats: mean_{kind} has {kept} joints, the networks use {j} ({net}); "
+                        f"build the networks with num_joints_{kind}={kept}"
                     )
 
         self.beta = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.initial_beta),
@@ -421,9 +274,14 @@ class CrossModalVAE(keras.Model):
         return int(self.pose3d_decoder.output_shape[1])
 
     @property
+    def num_joints(self) -> int:
+        """Joints of the full skeleton ``J`` (the stats' ``num_joints``; the 3D decoder's without stats)."""
+        return self.num_joints_3d if self._stats is None else self._stats.num_joints
+
+    @property
     def stats(self):
-        """The normalisation statistics (a dict of arrays), or ``None``."""
-        return None if self._stats is None else {k: v.copy() for k, v in self._stats.items()}
+        """The normalisation statistics (a :class:`~pose_lab.data.normalization.NormStats`), or ``None``."""
+        return None if self._stats is None else copy.deepcopy(self._stats)
 
     def pair_at(self, step: int) -> str:
         """Name of the pair trained at training step ``step`` (0-based)."""
@@ -484,8 +342,10 @@ class CrossModalVAE(keras.Model):
         return ops.one_hot(pair, len(PAIRS), dtype="float32")
 
     def _mpjpe_mm(self, target, pred):
-        std = None if self._stats is None else self._stats["std_3d"]
-        pad = 1 if (self._stats is not None and self.num_joints_3d == 16) else 0
+        if self._stats is None:
+            return losses.mean_per_joint_position_error(target, pred)
+        std = self._stats.std_3d.astype(np.float32)
+        pad = int(self._stats.drop_root_3d)  # the dropped root is exact: counted as a zero error
         return losses.mean_per_joint_position_error(target, pred, scale=std, pad_joints=pad)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -493,7 +353,7 @@ class CrossModalVAE(keras.Model):
         if not isinstance(x, dict) or "pose_3d" not in x:
             raise ValueError(
                 "CrossModalVAE training and evaluation need a dict with 'image', 'pose_2d' and 'pose_3d' "
-                "(see prepare_crossmodal_data)"
+                "(see pose_lab.data.crossmodal.prepare_crossmodal_data)"
             )
         image = x["image"]
         if keras.backend.standardize_dtype(image.dtype) == "uint8":
@@ -511,9 +371,7 @@ class CrossModalVAE(keras.Model):
             losses.mse_loss(pose_3d, y_pred["pose3d_from_2d"]) + beta * kl_2d / n_pose,
         ])
         weights = self._pair_weights(training)
-        total = ops.sum(weights * pair_losses)
-        for extra in self.losses:  # weight regularisers, if any network has them
-            total = total + ops.sum(ops.cast(extra, total.dtype))
+        total = add_regularization(self, ops.sum(weights * pair_losses))  # weight regularisers, if any
 
         for i, p in enumerate(PAIRS):
             self.pair_trackers[p].update_state(pair_losses[i], sample_weight=ops.sign(weights[i]))
@@ -524,73 +382,50 @@ class CrossModalVAE(keras.Model):
         return total
 
     # ------------------------------------------------------------------ inference
+    # Networks run through pose_lab.training.base.batched_predict with compiled="auto": eager calls
+    # under TensorFlow (tracing or XLA-compiling each network per input size costs more than it
+    # saves on a CPU), elsewhere predict() on padded batches of one size (no recompilation per N).
+    # Inference-mode networks treat samples independently: batching and padding change nothing.
 
     def _to_mm(self, pose_norm, include_root):
+        """Decoder z-scores ``(N, J3, 3)`` -> mm (``stats.denormalize_3d``); unchanged without stats."""
         pose = np.asarray(pose_norm, np.float32)
-        if self._stats is not None:
-            pose = pose * self._stats["std_3d"] + self._stats["mean_3d"]
-        if include_root and self.num_joints_3d == 16:
-            pose = np.insert(pose, self.root, 0.0, axis=1)
-        return pose
+        if self._stats is None:
+            return pose
+        return self._stats.denormalize_3d(pose, include_root=include_root).astype(np.float32)
 
     def _normalise_2d(self, poses_2d):
-        allowed = (self.num_joints_2d, 17) if self.num_joints_2d == 16 else (self.num_joints_2d,)
-        what = "poses_2d (H36M17 pixels)"
-        p = _check_poses(poses_2d, 2, allowed, what)
-        if p.shape[1] == 17 and self.num_joints_2d == 16:
-            p = _drop_root(p, self.root)
-        if self._stats is not None:
-            p = (p - self._stats["mean_2d"]) / self._stats["std_2d"]
-        return p.astype(np.float32)
+        """2D poses in pixels, the full skeleton or the joints the encoder reads, -> the encoder's z-scores."""
+        what = "poses_2d (2D poses, pixels)"
+        if self._stats is None:
+            return check_poses(poses_2d, what, dims=2, num_joints=self.num_joints_2d, batched=True)
+        allowed = tuple(sorted({self.num_joints, self.num_joints_2d}))
+        p = check_poses(poses_2d, what, dims=2, num_joints=allowed, batched=True)
+        return self._stats.normalize_2d(p).astype(np.float32)
 
     def _check_latent(self, z):
-        arr = _numeric(z, "z")
-        if arr.ndim != 2 or arr.shape[1] != self.latent_dim:
-            raise ValueError(f"z: expected shape (N, {self.latent_dim}), got {arr.shape}")
-        arr = arr.astype(np.float32, copy=False)
-        _check_finite(arr, "z")
-        return arr
-
-    @staticmethod
-    def _run(net, x, batch_size):
-        """Run ``net`` in inference mode on ``x`` in batches; NumPy outputs.
-
-        TensorFlow: eager calls (no tracing or XLA compilation per network and
-        input size, which on a CPU costs more than it saves). Other backends:
-        ``net.predict`` on batches of one power-of-two size (padded, then cut
-        back), so repeated calls with different ``N`` do not recompile.
-        Inference-mode networks treat samples independently, so neither
-        batching nor padding changes the results.
-        """
-        n = len(x)
-        if n == 0:
-            raise ValueError("expected at least one sample, got an empty array")
-        if keras.backend.backend() == "tensorflow":
-            parts = [net(x[i : i + batch_size], training=False) for i in range(0, n, int(batch_size))]
-            if isinstance(parts[0], (list, tuple)):
-                return [np.concatenate([ops.convert_to_numpy(p[k]) for p in parts]) for k in range(len(parts[0]))]
-            return np.concatenate([ops.convert_to_numpy(p) for p in parts])
-        bs = min(int(batch_size), 1 << (n - 1).bit_length())
-        pad = (-n) % bs
-        if pad:
-            x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)], axis=0)
-        out = net.predict(x, batch_size=bs, verbose=0)
-        if isinstance(out, (list, tuple)):
-            return [np.asarray(o)[:n] for o in out]
-        return np.asarray(out)[:n]
+        """Latent codes ``(N, latent_dim)``, numeric and finite, as float32."""
+        shape = np.shape(z)
+        if len(shape) != 2 or shape[1] != self.latent_dim:
+            raise ValueError(f"z (latent codes): expected shape (N, {self.latent_dim}), got {shape}")
+        return check_poses(z, "z (latent codes)", dims=self.latent_dim)
 
     def encode_image(self, images, batch_size: int = 256):
         """Latent Gaussians of images: ``(mean, log_var)``, each ``(N, latent_dim)``.
 
         ``images``: ``(N, H, W, C)`` uint8 or floats in ``[0, 1]``.
         """
-        x = _check_images(images, self.image_shape)
-        mean, log_var = self._run(self.image_encoder, x, batch_size)
+        x = check_images(images, "images", shape=self.image_shape, unit_range=True)
+        mean, log_var = batched_predict(self.image_encoder, x, batch_size, compiled="auto")
         return np.asarray(mean), np.asarray(log_var)
 
     def encode_pose_2d(self, poses_2d, batch_size: int = 1024):
-        """Latent Gaussians of 2D poses (H36M17 pixels, ``(N, 17, 2)``): ``(mean, log_var)``."""
-        mean, log_var = self._run(self.pose2d_encoder, self._normalise_2d(poses_2d), batch_size)
+        """Latent Gaussians of 2D poses in pixels: ``(mean, log_var)``, each ``(N, latent_dim)``.
+
+        ``poses_2d``: ``(N, J, 2)``, or ``(N, J2, 2)`` (the joints the encoder reads).
+        """
+        p = self._normalise_2d(poses_2d)
+        mean, log_var = batched_predict(self.pose2d_encoder, p, batch_size, compiled="auto")
         return np.asarray(mean), np.asarray(log_var)
 
     def predict_3d_from_image(self, images, batch_size: int = 256, include_root: bool = True):
@@ -599,44 +434,47 @@ class CrossModalVAE(keras.Model):
         Args:
             images: ``(N, H, W, C)`` uint8 or floats in ``[0, 1]``.
             batch_size: inference batch size.
-            include_root: re-insert the root at the origin (``(N, 17, 3)``).
+            include_root: re-insert the dropped root at the origin (``(N, J, 3)``).
 
         Returns:
-            Root-centred camera-frame 3D poses in mm (H36M17 order).
+            Root-centred camera-frame 3D poses in mm (the skeleton's joint order).
         """
         mean, _ = self.encode_image(images, batch_size)
-        return self._to_mm(self._run(self.pose3d_decoder, mean, batch_size), include_root)
+        pose = batched_predict(self.pose3d_decoder, mean, batch_size, compiled="auto")
+        return self._to_mm(pose, include_root)
 
     def predict_3d_from_2d(self, poses_2d, batch_size: int = 1024, include_root: bool = True):
         """2D -> 3D through the shared latent (the 2D encoder's mean, decoded to 3D).
 
         Args:
-            poses_2d: ``(N, 17, 2)`` H36M17 pixels (or ``(N, 16, 2)`` without the
-                root when the encoder takes 16 joints).
+            poses_2d: ``(N, J, 2)`` pixels (or ``(N, J2, 2)``, the joints the
+                encoder reads, e.g. 16 of H36M-17 without the root).
             batch_size: inference batch size.
-            include_root: re-insert the root at the origin (``(N, 17, 3)``).
+            include_root: re-insert the dropped root at the origin (``(N, J, 3)``).
 
         Returns:
             Root-centred camera-frame 3D poses in mm.
         """
         mean, _ = self.encode_pose_2d(poses_2d, batch_size)
-        return self._to_mm(self._run(self.pose3d_decoder, mean, batch_size), include_root)
+        pose = batched_predict(self.pose3d_decoder, mean, batch_size, compiled="auto")
+        return self._to_mm(pose, include_root)
 
     def reconstruct_image(self, images, batch_size: int = 256):
         """image -> image: the decoded encoder mean, floats in ``[0, 1]`` of shape ``(N, H, W, C)``."""
         mean, _ = self.encode_image(images, batch_size)
-        return np.asarray(self._run(self.image_decoder, mean, batch_size))
+        return np.asarray(batched_predict(self.image_decoder, mean, batch_size, compiled="auto"))
 
     def decode_latent(self, z, batch_size: int = 256, include_root: bool = True) -> dict:
         """Decode latents ``(N, latent_dim)`` to both modalities.
 
         Returns:
-            ``{"image": (N, H, W, C) floats in [0, 1], "pose_3d": (N, 17, 3) mm}``.
+            ``{"image": (N, H, W, C) floats in [0, 1], "pose_3d": (N, J, 3) mm}``.
         """
         z = self._check_latent(z)
         return {
-            "image": np.asarray(self._run(self.image_decoder, z, batch_size)),
-            "pose_3d": self._to_mm(self._run(self.pose3d_decoder, z, batch_size), include_root),
+            "image": np.asarray(batched_predict(self.image_decoder, z, batch_size, compiled="auto")),
+            "pose_3d": self._to_mm(batched_predict(self.pose3d_decoder, z, batch_size, compiled="auto"),
+                                   include_root),
         }
 
     # ------------------------------------------------------------ serialisation
@@ -649,7 +487,7 @@ class CrossModalVAE(keras.Model):
             "pose2d_encoder": _serialize(self.pose2d_encoder),
             "pose3d_decoder": _serialize(self.pose3d_decoder),
             "beta": self.initial_beta,
-            "stats": None if self._stats is None else {k: v.tolist() for k, v in self._stats.items()},
+            "stats": None if self._stats is None else self._stats.to_dict(),
             "schedule": list(self.schedule),
             "root": self.root,
             "seed": self.seed,

@@ -21,9 +21,15 @@ In training the VAE decodes a sample ``z``; in inference (``predict``,
 Tracked metrics: ``loss``, ``reconstruction``, ``kl``, ``beta`` and, when the
 target's normalisation std is given, ``mpjpe`` (mm, root re-inserted).
 
-Utilities: :func:`active_units` (Burda et al. 2016),
-:func:`sample_hypotheses` (k 3D hypotheses per 2D input) and
-:func:`best_of_k_mpjpe`.
+Also here: the constructors (:func:`make_pose_autoencoder`,
+:func:`make_pose_vae`, :func:`make_vae_lifter`), :func:`vae_optimizer` and
+:func:`fit_vae` (validated inputs, then
+:func:`pose_lab.training.base.fit_resumable`). Inference and evaluation
+(:func:`~pose_lab.evaluation.vae.encode`,
+:func:`~pose_lab.evaluation.vae.predict_mean`,
+:func:`~pose_lab.evaluation.vae.sample_hypotheses`) live in
+:mod:`pose_lab.evaluation.vae`; :func:`~pose_lab.metrics.best_of_k_mpjpe` and
+:func:`~pose_lab.metrics.active_units` in :mod:`pose_lab.metrics`.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from keras import ops
 
 from pose_lab import losses
 from pose_lab.models.vae import Sampling, build_mlp_decoder, build_mlp_encoder
+from pose_lab.training.base import add_regularization, fit_resumable
+from pose_lab.validation import check_poses
 
 __all__ = [
     "AutoEncoder",
@@ -43,14 +51,9 @@ __all__ = [
     "make_pose_vae",
     "make_vae_lifter",
     "vae_optimizer",
-    "active_units",
-    "encode",
-    "batched_call",
-    "predict_mean",
-    "sample_hypotheses",
-    "best_of_k_mpjpe",
     "fit_vae",
     "check_inputs",
+    "check_targets",
 ]
 
 
@@ -70,6 +73,7 @@ class _PoseModelBase(keras.Model):
         self.decoder = decoder
         self.reconstruction = reconstruction
         self.pad_joints = int(pad_joints)
+        target_std = getattr(target_std, "std_3d", target_std)  # a NormStats: its 3D std
         self.target_std = None if target_std is None else np.asarray(target_std, np.float32)
         if self.target_std is not None:
             out = tuple(decoder.output_shape[1:])
@@ -80,6 +84,9 @@ class _PoseModelBase(keras.Model):
                 )
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.mpjpe_tracker = keras.metrics.Mean(name="mpjpe") if self.target_std is not None else None
+        # encoder and decoder are functional models with all their weights: built now, so
+        # fit_resumable's BackupAndRestore (which needs a built model) works before the first call
+        self.built = True
 
     def build(self, input_shape=None):
         # encoder and decoder are functional models, built (with all their weights) on construction
@@ -98,11 +105,6 @@ class _PoseModelBase(keras.Model):
             )
             self.mpjpe_tracker.update_state(err)
         return rec
-
-    def _regularisation(self, total):
-        if self.losses:
-            total = total + ops.sum(ops.stack([ops.cast(l, total.dtype) for l in self.losses]))
-        return total
 
     def encode(self, x, training=False):
         """The latent mean of ``x`` (a tensor)."""
@@ -140,8 +142,9 @@ class AutoEncoder(_PoseModelBase):
             (:func:`pose_lab.models.vae.build_mlp_encoder` with ``variational=False``).
         decoder: a model mapping ``z`` to the target.
         reconstruction: ``"mse"`` (default, poses) or ``"l1"`` (images).
-        target_std: the target's z-scoring std in mm (shape of one target);
-            enables the ``mpjpe`` metric in mm.
+        target_std: the target's z-scoring std in mm (shape of one target), or
+            a :class:`~pose_lab.data.normalization.NormStats` (its ``std_3d``);
+            enables the ``mpjpe`` metric in mm. Stored in the config as a list.
         pad_joints: joints dropped from the target that are exact by
             construction (the root of a root-centred pose: 1), counted in the
             MPJPE average as in protocol 1.
@@ -158,7 +161,7 @@ class AutoEncoder(_PoseModelBase):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         rec = self._reconstruction_and_metrics(self._target(x, y), y_pred["reconstruction"])
-        return self._regularisation(rec)
+        return add_regularization(self, rec)
 
 
 @keras.saving.register_keras_serializable(package="pose_lab")
@@ -213,7 +216,7 @@ class VAE(_PoseModelBase):
         beta = ops.cast(self.beta, rec.dtype)
         self.kl_tracker.update_state(kl)
         self.beta_tracker.update_state(beta)
-        return self._regularisation(losses.beta_vae_loss(rec, kl, beta))
+        return add_regularization(self, losses.beta_vae_loss(rec, kl, beta))
 
     def get_config(self):
         return {
@@ -293,182 +296,59 @@ def vae_optimizer(total_steps, learning_rate=1e-3, final_fraction=0.05):
 # ------------------------------------------------------------------ helpers
 
 
+def _check_pose_array(x, shape, name):
+    """``x`` as float32 ``(N, *shape)`` for a model on poses ``shape = (J, D)`` (flat ``(N, J*D)`` accepted)."""
+    if len(shape) != 2:
+        raise ValueError(f"{name}: these helpers take models on poses (J, D); the model's shape is {shape}")
+    return check_poses(x, name, num_joints=int(shape[0]), dims=int(shape[1]), batched=True, flat=True)
+
+
 def check_inputs(model, x, what="inputs"):
-    """Validate ``x`` against the model's input shape: joint count, dims, finite values.
+    """Validate ``x`` against the model's encoder input ``(J, D)``: joint count, dims, finite values.
 
-    Raises ``ValueError`` naming the expected shape, or the first sample with
-    NaN/inf. Returns a float32 array with the model's input shape.
+    A flat ``(N, J * D)`` array is accepted. Raises ``ValueError`` naming
+    ``what``, the expected shape, or the first sample with NaN/inf
+    (:func:`pose_lab.validation.check_poses`). Returns float32 ``(N, J, D)``.
     """
-    expected = tuple(model.encoder.input_shape[1:])
-    arr = np.asarray(x)
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{what}: expected a numeric array, got dtype {arr.dtype}")
-    if arr.ndim == 2 and len(expected) == 2 and arr.shape[1] == int(np.prod(expected)):
-        arr = arr.reshape((-1,) + expected)
-    if tuple(arr.shape[1:]) != expected:
-        joints = f" ({expected[0]} joints x {expected[1]} coordinates)" if len(expected) == 2 else ""
-        raise ValueError(f"{what}: expected shape (N, {', '.join(map(str, expected))}){joints}, "
-                         f"got {arr.shape}")
-    finite = np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise ValueError(f"{what}: {len(bad)} sample(s) contain NaN or inf (first at index {bad[0]})")
-    return arr.astype(np.float32, copy=False)
+    return _check_pose_array(x, tuple(model.encoder.input_shape[1:]), what)
 
 
-def _check_target(model, y, what="targets"):
-    expected = tuple(model.decoder.output_shape[1:])
-    arr = np.asarray(y, np.float32)
-    if tuple(arr.shape[1:]) != expected:
-        raise ValueError(f"{what}: expected shape (N, {', '.join(map(str, expected))}), got {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{what}: contains NaN or inf")
-    return arr
+def check_targets(model, y, what="targets"):
+    """Validate targets ``y`` against the model's decoder output ``(J, D)`` (as :func:`check_inputs`)."""
+    return _check_pose_array(y, tuple(model.decoder.output_shape[1:]), what)
 
 
-def fit_vae(model, x, y=None, *, epochs=1, batch_size=64, validation_data=None, **kwargs):
-    """Validate numpy inputs, then ``model.fit(x, y)`` (``y=None``: auto-encode ``x``)."""
+def fit_vae(model, x, y=None, *, epochs=1, batch_size=64, validation_data=None, workdir=None, progress=True,
+            **kwargs):
+    """Validate numpy inputs, then :func:`~pose_lab.training.base.fit_resumable` (``y=None``: auto-encode ``x``).
+
+    Args:
+        model: a compiled :class:`AutoEncoder` / :class:`VAE`.
+        x, y: inputs ``(N, *encoder input)`` and targets ``(N, *decoder output)``.
+        epochs, batch_size: as for ``fit``.
+        validation_data: ``(x_val, y_val)``, ``(x_val,)`` or ``x_val`` (auto-encoding).
+        workdir: folder for the best checkpoint, the backup a stopped run
+            resumes from and TensorBoard logs; ``None`` (default) writes nothing.
+        progress: one line per epoch with the ETA (and no Keras bar unless
+            ``verbose`` is given); ``False`` leaves ``fit``'s own output.
+        **kwargs: passed on (``callbacks``, ``verbose``, ``shuffle``...).
+
+    Returns:
+        The ``History`` of this call.
+    """
     x = check_inputs(model, x, "x")
     if y is not None:
-        y = _check_target(model, y, "y")
+        y = check_targets(model, y, "y")
         if len(y) != len(x):
             raise ValueError(f"x and y: expected the same number of samples, got {len(x)} and {len(y)}")
     if validation_data is not None:
         if isinstance(validation_data, (tuple, list)):
             xv = check_inputs(model, validation_data[0], "validation x")
-            yv = None if len(validation_data) < 2 or validation_data[1] is None else _check_target(
+            yv = None if len(validation_data) < 2 or validation_data[1] is None else check_targets(
                 model, validation_data[1], "validation y")
             validation_data = (xv, yv if yv is not None else xv)
         else:
             xv = check_inputs(model, validation_data, "validation x")
             validation_data = (xv, xv)
-    return model.fit(x, y if y is not None else x, epochs=epochs, batch_size=batch_size,
-                     validation_data=validation_data, **kwargs)
-
-
-def batched_call(fn, x, batch_size=4096):
-    """``fn(x)`` in inference mode, chunk by chunk, as NumPy (a list/tuple output stays one).
-
-    Calls the model directly rather than through ``predict``: no ``tf.function``
-    is traced per model, which keeps notebooks that compare many small models fast.
-    """
-    outs = []
-    for i in range(0, max(len(x), 1), batch_size):
-        out = fn(x[i:i + batch_size], training=False)
-        if isinstance(out, dict):
-            out = {k: ops.convert_to_numpy(v) for k, v in out.items()}
-        elif isinstance(out, (list, tuple)):
-            out = tuple(ops.convert_to_numpy(o) for o in out)
-        else:
-            out = ops.convert_to_numpy(out)
-        outs.append(out)
-    first = outs[0]
-    if isinstance(first, dict):
-        return {k: np.concatenate([o[k] for o in outs]) for k in first}
-    if isinstance(first, tuple):
-        return tuple(np.concatenate([o[i] for o in outs]) for i in range(len(first)))
-    return np.concatenate(outs)
-
-
-def encode(model, x, *, batch_size=4096):
-    """Latent means (and log-variances for a VAE) of ``x`` as NumPy arrays.
-
-    Returns ``z_mean`` for an :class:`AutoEncoder`, ``(z_mean, z_log_var)`` for a :class:`VAE`.
-    """
-    x = check_inputs(model, x, "x")
-    return batched_call(model.encoder, x, batch_size)
-
-
-def _decode(model, z, batch_size):
-    return batched_call(model.decoder, np.asarray(z, np.float32), batch_size)
-
-
-def _to_mm(y, stats, root):
-    if stats is None:
-        return y
-    from pose_lab.models.lifting import denormalize_3d
-
-    shape = y.shape
-    flat = denormalize_3d(y.reshape((-1,) + shape[-2:]), stats, root=root)
-    return flat.reshape(shape[:-2] + flat.shape[-2:])
-
-
-def predict_mean(model, x, stats=None, *, batch_size=4096, root=0):
-    """The mean prediction: decode ``z = mu(x)``.
-
-    Returns the decoder's z-scored output, or with ``stats`` (the target's 3D
-    normalisation) poses in mm with the root re-inserted at the origin.
-    """
-    mean = encode(model, x, batch_size=batch_size)
-    mean = mean[0] if isinstance(mean, tuple) else mean
-    return _to_mm(_decode(model, mean, batch_size), stats, root)
-
-
-def sample_hypotheses(model, x2d, k=10, stats=None, *, seed=0, batch_size=4096, root=0,
-                      temperature=1.0):
-    """``k`` 3D hypotheses per input: decode ``z_i = mu + temperature * sigma * eps_i``.
-
-    Args:
-        model: a trained :class:`VAE` (e.g. :func:`make_vae_lifter`).
-        x2d: inputs ``(N, *input_shape)``, z-scored.
-        k: hypotheses per input.
-        stats: the 3D normalisation; if given, hypotheses are returned in mm with the root inserted.
-        seed: NumPy seed of the noise ``eps`` (reproducible).
-        temperature: scale of the posterior std (1 = sample the posterior).
-
-    Returns:
-        ``(N, k, J, 3)``: z-scored decoder outputs, or mm poses with ``stats``.
-    """
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k: expected a positive int, got {k!r}")
-    out = encode(model, x2d, batch_size=batch_size)
-    if not isinstance(out, tuple):
-        raise ValueError("model: sample_hypotheses needs a VAE (an encoder with z_mean and z_log_var)")
-    mean, log_var = out
-    rng = np.random.default_rng(seed)
-    eps = rng.standard_normal((mean.shape[0], k, mean.shape[1])).astype(np.float32)
-    z = mean[:, None] + temperature * np.exp(0.5 * log_var)[:, None] * eps
-    y = _decode(model, z.reshape(-1, mean.shape[1]), batch_size)
-    y = y.reshape((mean.shape[0], k) + y.shape[1:])
-    return _to_mm(y, stats, root)
-
-
-def best_of_k_mpjpe(hypotheses_mm, target_mm, *, return_index=False):
-    """Best-of-k MPJPE: per pose the error of the hypothesis closest to the ground truth.
-
-    Args:
-        hypotheses_mm: ``(N, k, J, 3)``.
-        target_mm: ``(N, J, 3)``.
-
-    Returns:
-        ``(N,)`` per-pose minimum MPJPE (mm); with ``return_index`` also the
-        index of the best hypothesis. Average it for the reported number.
-    """
-    h = np.asarray(hypotheses_mm, np.float64)
-    t = np.asarray(target_mm, np.float64)
-    if h.ndim != 4 or t.ndim != 3 or h.shape[0] != t.shape[0] or h.shape[2:] != t.shape[1:]:
-        raise ValueError(f"hypotheses_mm (N, k, J, 3) and target_mm (N, J, 3): got {h.shape} and {t.shape}")
-    err = np.linalg.norm(h - t[:, None], axis=-1).mean(axis=-1)  # (N, k)
-    best = err.argmin(axis=1)
-    e = err[np.arange(len(err)), best]
-    return (e, best) if return_index else e
-
-
-def active_units(z_mean_batch, threshold=0.01, *, return_variance=False):
-    """Number of active latent units (Burda, Grosse & Salakhutdinov 2016).
-
-    A unit ``u`` is active when ``Cov_x( E_{q(u|x)}[u] ) > threshold``: its
-    posterior mean actually varies across the data. Units whose mean is the
-    same for every input carry no information (posterior collapse).
-
-    Args:
-        z_mean_batch: ``(N, D)`` posterior means over a data set.
-        threshold: activity threshold (0.01 in the paper).
-        return_variance: also return the per-unit variances ``(D,)``.
-    """
-    z = np.asarray(z_mean_batch, np.float64)
-    if z.ndim != 2 or z.shape[0] < 2:
-        raise ValueError(f"z_mean_batch: expected shape (N >= 2, D), got {z.shape}")
-    var = z.var(axis=0)
-    n = int((var > threshold).sum())
-    return (n, var) if return_variance else n
+    return fit_resumable(model, x, y if y is not None else x, epochs=epochs, batch_size=batch_size,
+                         validation_data=validation_data, workdir=workdir, progress=progress, **kwargs)
