@@ -8,7 +8,7 @@ not labelled (then ``x = y = 0``), ``v = 1`` labelled but not visible,
 ``bbox`` ``[x, y, w, h]``, ``area``, ``iscrowd`` and ``segmentation``.
 
 :func:`load_coco_keypoints` reads such a file (the real COCO ones or those
-written by :func:`pose_lab.data.synthetic.render.write_coco_dataset`) into a
+written by :func:`pose_lab.data.synthetic.write_coco_dataset`) into a
 list of :class:`PersonRecord`, validating what the training pipeline relies
 on and naming the file, the annotation and the field when something is wrong.
 Nothing here needs pycocotools or TensorFlow.

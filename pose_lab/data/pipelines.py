@@ -290,7 +290,7 @@ def person_crop_dataset(source, input_size=(256, 192), heatmap_stride=4, sigma=2
             ``keypoints`` (:func:`pose_lab.data.coco.records_to_arrays`), or an
             in-memory dict ``images`` (N, H, W, 3) / ``keypoints`` (N, 17, 3)
             [/ ``boxes`` (N, 4)] such as the output of
-            :func:`pose_lab.data.synthetic.render.render_crops`.
+            :func:`pose_lab.data.synthetic.render_crops`.
         input_size: crop ``(height, width)``; SimpleBaseline uses (256, 192).
         heatmap_stride: input pixels per heatmap pixel (heatmaps are
             ``input_size / stride``).
