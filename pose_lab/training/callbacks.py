@@ -29,6 +29,8 @@ callback syncs the JAX training state, and the trainer reloads it after).
 
 from __future__ import annotations
 
+import time
+
 import keras
 import numpy as np
 
@@ -217,8 +219,6 @@ class ProgressLog(keras.callbacks.Callback):
         self.lines = []
 
     def on_train_begin(self, logs=None):
-        import time
-
         self._clock = time.perf_counter
         self._start = self._clock()
         self._epochs_run = 0
