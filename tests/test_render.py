@@ -258,3 +258,181 @@ def test_actions_mode_labels_each_crop():
     d = render_crops(12, size=64, seed=0, actions=["Walking", "Squatting"])
     assert d["actions"].shape == (12,)
     assert set(d["actions"]) <= {"Walking", "Squatting"}
+
+
+# --------------------------------------------------------------------------
+# face, hands and feet (issue 10): the cues that tell front/back and left/right
+# --------------------------------------------------------------------------
+from pose_lab.data.synthetic.appearance import (  # noqa: E402 (colour parts of the details)
+    EARC, EYEC, MOUTHC, NOSEC, SCLERA, SHOES, SKIN, SOLE, _part_colors,
+)
+
+# skin, hair, shirt, sleeve, trousers, lower legs, shoes: no part shares a hue with a face detail
+FACE_COLORS = np.array([[200, 160, 120], [150, 60, 20], [220, 20, 20], [220, 20, 20],
+                        [20, 20, 200], [20, 20, 200], [20, 120, 20]], np.float32)
+FACE_APP = [Appearance(colors=FACE_COLORS, stripes=(0.0, 60.0), build=1.0)]
+PART_RGB = _part_colors(FACE_COLORS[None])[0]
+GREY_BG = (128, 128, 128)
+
+
+def _turned(j, deg, z=Z0):
+    """The person rotated by ``deg`` about the vertical axis through the pelvis (90: facing image left)."""
+    a = np.deg2rad(deg)
+    c, s = np.cos(a), np.sin(a)
+    out = j.copy()
+    x, dz = j[:, 0] - j[0, 0], j[:, 2] - z
+    out[:, 0] = c * x + s * dz + j[0, 0]
+    out[:, 2] = -s * x + c * dz + z
+    return out
+
+
+def _is_shade_of(pix, color_part, tol=2.5):
+    """(..., 3) uint8 pixels that are ``shade * colour`` (Lambert shade 0.38-1, truncated to uint8)."""
+    col = PART_RGB[color_part]
+    p = np.asarray(pix, np.float64)
+    s = (p @ col) / (col @ col)
+    res = np.abs(p - s[..., None] * col).max(-1)
+    return (s > 0.36) & (s < 1.01) & (res <= tol)
+
+
+def _near(img, xy, color_parts, radius=1):
+    """Whether a pixel within ``radius`` px (Chebyshev) of ``xy`` is a shade of one of ``color_parts``."""
+    x, y = int(np.floor(xy[0] + 0.5)), int(np.floor(xy[1] + 0.5))
+    win = img[max(y - radius, 0):y + radius + 1, max(x - radius, 0):x + radius + 1]
+    return any(_is_shade_of(win, c).any() for c in color_parts)
+
+
+FEATURE_COLORS = {"nose": [NOSEC], "left_eye": [EYEC], "right_eye": [EYEC],
+                  "left_ear": [EARC], "right_ear": [EARC]}
+
+
+def _face_cam(j, focal=1600.0, size=(240, 320)):
+    """A pinhole camera aimed at the head (the same camera centre as CAM: only zoomed)."""
+    head = j[10]
+    c = (size[1] / 2 - focal * head[0] / head[2], size[0] / 2 - focal * head[1] / head[2])
+    return (focal, focal), c
+
+
+def test_colour_check_tells_the_features_from_skin_and_each_other():
+    """The colour test used below can fail: skin, nose, ear, mouth and eye shades are told apart."""
+    for shade in (0.4, 0.7, 1.0):
+        pix = {k: np.floor(PART_RGB[k] * shade) for k in (SKIN, NOSEC, EARC, MOUTHC, EYEC, SCLERA)}
+        for k, p in pix.items():
+            assert _is_shade_of(p, k)
+            for other in pix:
+                if other != k:
+                    assert not _is_shade_of(p, other), (k, other, shade)
+
+
+@pytest.mark.parametrize("focal", [400.0, 1600.0])
+@pytest.mark.parametrize("deg", [0, 30])
+def test_visible_face_keypoints_lie_on_their_drawn_features(focal, deg):
+    j = _turned(_facing_camera(), deg)
+    cam = CAM if focal == 400.0 else _face_cam(j, focal)
+    out = render_pose(j, cam, image_size=(240, 320), seed=0, appearance=FACE_APP,
+                      background=GREY_BG)
+    img, kp = out["image"], out["keypoints"][0]
+    names = COCO17.joint_names
+    checked = 0
+    for name, parts in FEATURE_COLORS.items():
+        x, y, v = kp[names.index(name)]
+        if v != 2:
+            continue
+        checked += 1
+        # on the feature's pixel when the head is large, within 1 px in small images
+        radius = 0 if focal > 1000 else 1
+        assert _near(img, (x, y), parts, radius), f"{name} at ({x:.1f}, {y:.1f}) is not on its feature"
+    # facing the camera (or nearly): nose and both eyes are visible and drawn
+    assert all(kp[names.index(n), 2] == 2 for n in ("nose", "left_eye", "right_eye"))
+    assert checked >= 3
+    # the mouth is drawn below the nose, on the face
+    mouth = _is_shade_of(img, MOUTHC)
+    assert mouth.any()
+    assert np.nonzero(mouth)[0].mean() > kp[names.index("nose"), 1]
+
+
+def test_face_seen_from_behind_is_hidden_and_not_drawn():
+    front = _facing_camera()
+    back = _turned_around(front)
+    names = COCO17.joint_names
+    for j, facing in ((front, True), (back, False)):
+        out = render_pose(j, _face_cam(j), image_size=(240, 320), seed=0, appearance=FACE_APP,
+                          background=GREY_BG)
+        img, kp = out["image"], out["keypoints"][0]
+        drawn = {p: int(_is_shade_of(img, p).sum()) for p in (EYEC, SCLERA, MOUTHC, NOSEC)}
+        if facing:
+            assert all(n > 5 for n in drawn.values()), drawn
+            continue
+        for n in ("nose", "left_eye", "right_eye"):
+            assert kp[names.index(n), 2] == 1, n
+        assert drawn == {EYEC: 0, SCLERA: 0, MOUTHC: 0, NOSEC: 0}, drawn
+        # the ears stick out on both sides of the head, on ear-coloured pixels
+        for n in ("left_ear", "right_ear"):
+            x, y, v = kp[names.index(n)]
+            assert v == 2 and _near(img, (x, y), [EARC]), n
+
+
+def test_ears_are_drawn_in_profile_and_the_far_side_is_hidden():
+    j = _turned(_facing_camera(), 90)  # facing image left: the person's left side to the camera
+    out = render_pose(j, _face_cam(j), image_size=(240, 320), seed=0, appearance=FACE_APP,
+                      background=GREY_BG)
+    img, kp = out["image"], out["keypoints"][0]
+    names = COCO17.joint_names
+    x, y, v = kp[names.index("left_ear")]
+    assert v == 2 and _near(img, (x, y), [EARC], radius=0)
+    ear = _is_shade_of(img, EARC)
+    assert ear.sum() > 100  # an ear, not a speck (head radius ~45 px here)
+    assert kp[names.index("right_ear"), 2] == 1 and kp[names.index("right_eye"), 2] == 1
+    # the nose sticks out in front of the head, toward the facing direction (image left)
+    nose = np.nonzero(_is_shade_of(img, NOSEC))
+    assert nose[0].size > 20 and nose[1].min() < x - 45  # head radius ~46 px
+
+
+def test_hands_and_feet_are_drawn_and_oriented():
+    names = COCO17.joint_names
+    j = _facing_camera()
+    # straight arms hanging beside the body (thumbs forward, palms toward the thighs)
+    j[11], j[12], j[13] = (200, -460, Z0), (215, -190, Z0), (230, 60, Z0)
+    j[14], j[15], j[16] = (-200, -460, Z0), (-215, -190, Z0), (-230, 60, Z0)
+    cam = ((800.0, 800.0), (159.5, 210.0))
+    views = {}
+    for deg in (0, 90):
+        views[deg] = render_pose(_turned(j, deg), cam, image_size=(420, 320), seed=0,
+                                 appearance=FACE_APP, background=GREY_BG)
+    img, kp = views[0]["image"], views[0]["keypoints"][0]
+    for side in ("left", "right"):
+        assert _near(img, kp[names.index(f"{side}_wrist"), :2], [SKIN], radius=3), side
+        assert _near(img, kp[names.index(f"{side}_ankle"), :2], [SHOES, SOLE], radius=4), side
+    # profile (facing image left): the feet point forward, the thumb sticks out forward,
+    # and the flat mitten is wider seen from the side than from the front (palm orientation)
+    img_p, kp_p = views[90]["image"], views[90]["keypoints"][0]
+    shoe = _is_shade_of(img_p, SHOES) | _is_shade_of(img_p, SOLE)
+    ax = kp_p[names.index("left_ankle"), 0]
+    cols = np.nonzero(shoe.any(0))[0]
+    assert ax - cols.min() > 2 * (cols.max() - ax), "the toes point forward"
+
+    def hand_extent(view, rows):
+        """Skin columns of the left hand in ``rows`` (px below the wrist): forward (image left) and back reach."""
+        im, k = view["image"], view["keypoints"][0]
+        wx, wy = k[names.index("left_wrist"), :2]
+        x0 = int(wx) - 30
+        cols = np.nonzero(_is_shade_of(im[int(wy) + rows[0]:int(wy) + rows[1], x0:x0 + 61], SKIN).any(0))[0]
+        return wx - (x0 + cols.min()), (x0 + cols.max()) - wx
+
+    thumb_rows, finger_rows = (4, 12), (17, 21)  # 20-60 mm and 85-105 mm below the wrist
+    fwd_t, back_t = hand_extent(views[90], thumb_rows)
+    fwd_f, back_f = hand_extent(views[90], finger_rows)
+    # the thumb sticks out forward of the fingers, on the front side only
+    assert fwd_t - fwd_f > 3 and (fwd_t - fwd_f) > (back_t - back_f) + 3, (fwd_t, fwd_f, back_t, back_f)
+    # flat mitten: the fingers are wider seen from the thumb's side than from the palm's side
+    w_side = fwd_f + back_f
+    w_front = sum(hand_extent(views[0], finger_rows))
+    assert w_side > 1.3 * w_front, (w_side, w_front)
+
+
+def test_face_details_are_deterministic():
+    j = _turned(_facing_camera(), 30)
+    a = render_pose(j, _face_cam(j), image_size=(240, 320), seed=3)
+    b = render_pose(j, _face_cam(j), image_size=(240, 320), seed=3)
+    for k in a:
+        assert a[k].tobytes() == b[k].tobytes(), k

@@ -1,7 +1,10 @@
 """The mannequin's looks: per-subject colours, stripes and build, and random backgrounds.
 
 Skin and hair come from fixed tone tables; shirts, trousers and shoes are random,
-with short sleeves, shorts and stripes some of the time. Backgrounds mix smooth
+with short sleeves, shorts and stripes some of the time. The face and shoe
+details (eyes, sclera, nose, mouth, ears, brows, soles) have colours derived from
+skin, hair and shoes with a fixed contrast (:func:`_part_colors`), the same for
+the left and the right side. Backgrounds mix smooth
 colour noise, a two-colour gradient, an optional floor, random rectangles and
 discs, and fine colour grain (crops of fixed noise tiles). NumPy only.
 """
@@ -13,6 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Appearance"]
+
+# Colour parts: the 7 colours of an :class:`Appearance`, then the detail colours
+# that :func:`_part_colors` derives from them.
+SKIN, HAIRC, SHIRT, SLEEVE, PANTS, LOWER, SHOES = range(7)
+EYEC, SCLERA, NOSEC, MOUTHC, EARC, BROWC, SOLE = range(7, 14)
+NUM_COLOR_PARTS = 14
 
 _SKIN_TONES = np.array(
     [[255, 224, 196], [241, 194, 160], [224, 172, 135], [198, 134, 94], [161, 102, 70],
@@ -55,6 +64,37 @@ def _sample_colors(rng, n):
     build = rng.uniform(0.85, 1.2, n)
     return (np.clip(colors, 0, 255).astype(np.float32), stripe_amp.astype(np.float32),
             stripe_period.astype(np.float32), build.astype(np.float32))
+
+
+# Detail colours: fixed RGB for the eyes (iris and pupil) and the white of the
+# eyes; per-channel factors of the skin for the nose (a shade darker), the mouth
+# (darker red) and the ears (a little darker and redder than the head, whose
+# shading then outlines them); factors of the hair for the brows and of the
+# shoes for the soles.
+_EYE_RGB = np.array([34, 26, 24], np.float32)
+_SCLERA_RGB = np.array([236, 232, 222], np.float32)
+_NOSE_TINT = np.array([0.88, 0.8, 0.78], np.float32)
+_MOUTH_TINT = np.array([0.72, 0.36, 0.38], np.float32)
+_EAR_TINT = np.array([0.9, 0.72, 0.7], np.float32)
+_BROW_SCALE = np.float32(0.8)
+_SOLE_SCALE = np.float32(0.5)
+
+
+def _part_colors(colors):
+    """(n, 7, 3) appearance colours -> (n, NUM_COLOR_PARTS, 3) with the detail colours."""
+    colors = np.asarray(colors, np.float32)
+    n = colors.shape[0]
+    skin = colors[:, SKIN]
+    out = np.empty((n, NUM_COLOR_PARTS, 3), np.float32)
+    out[:, :7] = colors
+    out[:, EYEC] = _EYE_RGB
+    out[:, SCLERA] = _SCLERA_RGB
+    out[:, NOSEC] = skin * _NOSE_TINT
+    out[:, MOUTHC] = skin * _MOUTH_TINT
+    out[:, EARC] = skin * _EAR_TINT
+    out[:, BROWC] = colors[:, HAIRC] * _BROW_SCALE
+    out[:, SOLE] = colors[:, SHOES] * _SOLE_SCALE
+    return out
 
 
 # --------------------------------------------------------------------------

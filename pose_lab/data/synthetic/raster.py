@@ -1,9 +1,13 @@
 """The mannequin's body-part table and the z-buffered capsule rasteriser (NumPy only).
 
 The mannequin is built on the 17 Human3.6M joints plus derived *anchor* points
-(head, hair, hands, toes, face points, placed by :mod:`.scenes`): 21 tapered
-capsules (pelvis, abdomen, chest, shoulders, torso sides, neck, limbs, hands,
-feet), an oval head and hair, listed in ``_PARTS``.
+(head, hair, hands, toes, face points and details, placed by :mod:`.scenes`):
+21 tapered capsules (pelvis, abdomen, chest, shoulders, torso sides, neck,
+limbs, hands, feet), an oval head and hair, listed in ``_PARTS``, and the
+*details* of ``_DETAILS``: a face (eyes with their whites, brows, nose, mouth,
+ears) centred on the points that the COCO face keypoints are projected from,
+flat mittens with a thumb that give the hands an orientation, and shoe soles
+with a heel.
 
 Every capsule is rasterised where it projects, with a depth per pixel
 (``depth = axis depth - radius * sqrt(1 - u^2)``, ``u`` the normalised distance
@@ -11,7 +15,9 @@ to the projected axis); a **z-buffer** (:class:`_Canvas`) keeps the nearest
 surface, so limbs occlude each other and people occlude people. Pixels are
 Lambert-shaded with a per-image light and optionally striped; :func:`_compose`
 colours them over a background, :func:`_visibility` reads keypoint visibility
-from the z-buffer and :func:`_boxes_from_masks` gives COCO boxes.
+from the z-buffer and :func:`_boxes_from_masks` gives COCO boxes. The details
+are small, so they are drawn together, several per image in one call
+(:func:`_draw_details`; the nearest sample of each pixel wins, as in the z-buffer).
 
 Pixel coordinates have integer values at pixel centres (``image[r, c]`` is
 centred on ``(x=c, y=r)``). A scanline rasteriser evaluates only the covered
@@ -21,6 +27,10 @@ pixels, for all images of a batch at once.
 from __future__ import annotations
 
 import numpy as np
+
+from .appearance import (  # colour parts
+    BROWC, EARC, EYEC, HAIRC, LOWER, MOUTHC, NOSEC, PANTS, SCLERA, SHIRT, SHOES, SKIN, SLEEVE, SOLE,
+)
 
 __all__ = ["PART_NAMES", "NUM_PARTS"]
 
@@ -33,10 +43,18 @@ LSHO, LELB, LWRI, RSHO, RELB, RWRI = range(11, 17)
 # Derived anchor points, appended after the 17 joints.
 (HEAD_A, HEAD_B, HAIR, LHAND, RHAND, LTOE, RTOE,
  NOSE, LEYE, REYE, LEAR, REAR) = range(17, 29)
-NUM_ANCHORS = 29
-
-# Colour parts.
-SKIN, HAIRC, SHIRT, SLEEVE, PANTS, LOWER, SHOES = range(7)
+# Details: face points in the head frame (after the five COCO face points),
+# thumbs, heels and soles.
+(NOSE_B, LEYE_A, LEYE_B, REYE_A, REYE_B, LBROW_A, LBROW_B, RBROW_A, RBROW_B, MOUTH_L, MOUTH_R,
+ LEAR_A, LEAR_B, REAR_A, REAR_B) = range(29, 44)
+(LTHUMB_A, LTHUMB_B, RTHUMB_A, RTHUMB_B, LPALM_A, LPALM_B, RPALM_A, RPALM_B,
+ LHEEL, LSOLE, RHEEL, RSOLE) = range(44, 56)
+BODY_ANCHORS = 29  # joints and the anchors of the body parts (crops are framed on these)
+NUM_ANCHORS = 56
+# The joint each anchor moves with under lens distortion.
+ANCHOR_HOST = np.array(list(range(17)) + [NECK, HEAD, HEAD, LWRI, RWRI, LFOOT, RFOOT]
+                       + [NECK] * (REAR_B + 1 - NOSE)
+                       + [LWRI, LWRI, RWRI, RWRI] * 2 + [LFOOT, LFOOT, RFOOT, RFOOT])
 
 # name, anchor a, anchor b, radius at a (mm), radius at b (mm), colour part, stripes allowed
 _PARTS = (
@@ -51,10 +69,10 @@ _PARTS = (
     ("hair", HAIR, HAIR, 88.0, 88.0, HAIRC, False),
     ("l_upper_arm", LSHO, LELB, 47.0, 39.0, SHIRT, True),
     ("l_forearm", LELB, LWRI, 38.0, 30.0, SLEEVE, True),
-    ("l_hand", LWRI, LHAND, 34.0, 28.0, SKIN, False),
+    ("l_hand", LWRI, LHAND, 28.0, 23.0, SKIN, False),
     ("r_upper_arm", RSHO, RELB, 47.0, 39.0, SHIRT, True),
     ("r_forearm", RELB, RWRI, 38.0, 30.0, SLEEVE, True),
-    ("r_hand", RWRI, RHAND, 34.0, 28.0, SKIN, False),
+    ("r_hand", RWRI, RHAND, 28.0, 23.0, SKIN, False),
     ("l_thigh", LHIP, LKNEE, 80.0, 54.0, PANTS, False),
     ("l_shin", LKNEE, LFOOT, 52.0, 38.0, LOWER, False),
     ("l_foot", LFOOT, LTOE, 40.0, 34.0, SHOES, False),
@@ -62,14 +80,43 @@ _PARTS = (
     ("r_shin", RKNEE, RFOOT, 52.0, 38.0, LOWER, False),
     ("r_foot", RFOOT, RTOE, 40.0, 34.0, SHOES, False),
 )
-PART_NAMES = tuple(p[0] for p in _PARTS)
-NUM_PARTS = len(_PARTS)
+# Details, drawn together after the parts: name, anchor a, anchor b, radius at a,
+# radius at b, colour part, radius unit (True: the head sphere's radius, False:
+# mm times the build), smallest radius in pixels. The eyes (iris spheres), the
+# nose tip and the ears are centred on the COCO face points; their smallest
+# radius keeps the pixel nearest to the keypoint on the feature in small images.
+_DETAILS = (
+    ("l_sole", LHEEL, LSOLE, 24.0, 18.0, SOLE, False, 0.0),
+    ("r_sole", RHEEL, RSOLE, 24.0, 18.0, SOLE, False, 0.0),
+    ("l_palm", LPALM_A, LPALM_B, 22.0, 20.0, SKIN, False, 0.0),
+    ("r_palm", RPALM_A, RPALM_B, 22.0, 20.0, SKIN, False, 0.0),
+    ("l_thumb", LTHUMB_A, LTHUMB_B, 15.0, 12.0, SKIN, False, 0.0),
+    ("r_thumb", RTHUMB_A, RTHUMB_B, 15.0, 12.0, SKIN, False, 0.0),
+    ("l_ear", LEAR_A, LEAR_B, 0.13, 0.12, EARC, True, 0.75),
+    ("r_ear", REAR_A, REAR_B, 0.13, 0.12, EARC, True, 0.75),
+    ("l_brow", LBROW_A, LBROW_B, 0.05, 0.04, BROWC, True, 0.0),
+    ("r_brow", RBROW_A, RBROW_B, 0.05, 0.04, BROWC, True, 0.0),
+    ("l_eye_white", LEYE_A, LEYE_B, 0.065, 0.065, SCLERA, True, 0.0),
+    ("r_eye_white", REYE_A, REYE_B, 0.065, 0.065, SCLERA, True, 0.0),
+    ("l_eye", LEYE, LEYE, 0.08, 0.08, EYEC, True, 1.0),
+    ("r_eye", REYE, REYE, 0.08, 0.08, EYEC, True, 1.0),
+    ("nose", NOSE_B, NOSE, 0.07, 0.13, NOSEC, True, 0.75),
+    ("mouth", MOUTH_L, MOUTH_R, 0.06, 0.06, MOUTHC, True, 0.5),
+)
+PART_NAMES = tuple(p[0] for p in _PARTS + _DETAILS)
+NUM_PARTS = len(PART_NAMES)
 _PA = np.array([p[1] for p in _PARTS])
 _PB = np.array([p[2] for p in _PARTS])
 _PRA = np.array([p[3] for p in _PARTS], dtype=np.float32)
 _PRB = np.array([p[4] for p in _PARTS], dtype=np.float32)
-_PCOL = np.array([p[5] for p in _PARTS])
+_PCOL = np.array([p[5] for p in _PARTS + _DETAILS])  # colour part of every part id
 _PSTRIPE = np.array([p[6] for p in _PARTS])
+_DA = np.array([p[1] for p in _DETAILS])
+_DB = np.array([p[2] for p in _DETAILS])
+_DRA = np.array([p[3] for p in _DETAILS], dtype=np.float32)
+_DRB = np.array([p[4] for p in _DETAILS], dtype=np.float32)
+_DHEAD = np.array([p[6] for p in _DETAILS])
+_DMINPX = np.array([p[7] for p in _DETAILS], dtype=np.float32)
 
 
 # --------------------------------------------------------------------------
@@ -128,8 +175,8 @@ def _arange_f32(n):
 def _row_spans(ys, ax, ay, bx, by, ra, rb):
     """x-interval covered on each row by a tapered capsule (convex hull of two discs).
 
-    ys: (m, Ph) row centres; the rest (m, 1). Returns (left, right) float32
-    arrays (m, Ph); empty rows have left = +inf, right = -inf.
+    ys: (R,) row centres; the rest (R,) (or any shapes that broadcast). Returns
+    (left, right) float32 arrays (R,); empty rows have left = +inf, right = -inf.
 
     The shape is the union of the two end discs and the quadrilateral
     ``a +- ra n, b +- rb n`` (``n`` the unit normal of ``ab``); being convex,
@@ -165,8 +212,8 @@ def _row_spans(ys, ax, ay, bx, by, ra, rb):
 
 
 def _draw_capsules(cv, img, a2, b2, za, zb, ra, rb, Ra, Rb, pid, light, stripe_amp, stripe_freq,
-                   axial_len):
-    """Rasterise one group of capsules, at most one per image (img unique).
+                   axial_len, overlap=False, view=None):
+    """Rasterise one group of capsules, at most one per image (img unique) unless ``overlap``.
 
     a2, b2: (m, 2) endpoints in pixels; za, zb: (m,) depths (mm); ra, rb: (m,)
     radii in pixels; Ra, Rb: radii in mm; pid: (m,) global part ids; light:
@@ -175,9 +222,22 @@ def _draw_capsules(cv, img, a2, b2, za, zb, ra, rb, Ra, Rb, pid, light, stripe_a
 
     Scanline: each image row's covered x-interval is computed analytically, and
     only covered pixels are evaluated (work proportional to the area drawn).
-    Per-pixel parameters are expanded from per-row tables with ``np.repeat``;
+    The rows are ragged (each capsule's own rows, ``cap`` gives the capsule of a
+    row), so capsules of very different heights cost no padding. Per-pixel
+    parameters are expanded from per-row tables with ``np.repeat``;
     masks are applied with ``flatnonzero`` + gathers (boolean indexing with
-    random masks is several times slower in NumPy).
+    random masks is several times slower in NumPy). With ``overlap`` several
+    capsules may cover a pixel: ``np.minimum.at`` takes the nearest sample of
+    each pixel into the z-buffer and only the samples that set it are written.
+
+    Depth model: each pixel sees the capsule's cross-section (a sphere around
+    the nearest axis point) along the optical axis, a good approximation near
+    the image centre. ``view`` (m, 2), the direction ``(X/Z, Y/Z)`` of each
+    capsule from the camera, makes it the intersection along that line of sight
+    instead (an oblique view): the surface point seen at a pixel and its depth
+    then match the perspective projection of points on the surface to about a
+    millimetre, which the head needs to carry the face details, however far
+    off-centre it is.
     """
     H, W = cv.H, cv.W
     rmax = np.maximum(ra, rb)
@@ -194,28 +254,31 @@ def _draw_capsules(cv, img, a2, b2, za, zb, ra, rb, Ra, Rb, pid, light, stripe_a
             v[sel] for v in (img, a2, b2, za, zb, ra, rb, Ra, Rb, pid, light))
         stripe_amp, stripe_freq, axial_len = stripe_amp[sel], stripe_freq[sel], axial_len[sel]
         y0, y1 = y0[sel], y1[sel]
+        view = None if view is None else view[sel]
     m = len(img)
-    Ph = int((y1 - y0).max()) + 1
-    yi = y0[:, None] + np.arange(Ph)  # (m, Ph) int
+    # ragged rows: capsule i covers image rows y0[i] .. y1[i]
+    nrows = y1 - y0 + 1
+    cap = np.repeat(np.arange(m, dtype=np.int64), nrows)  # capsule of each row
+    first_row = np.cumsum(nrows) - nrows
+    yi = y0[cap] + (_arange_i64(cap.size) - first_row[cap])  # image row
     ys = yi.astype(np.float32)
-    ax, ay = a2[:, 0:1], a2[:, 1:2]
-    bx, by = b2[:, 0:1], b2[:, 1:2]
-    left, right = _row_spans(ys, ax, ay, bx, by, ra[:, None], rb[:, None])
+    ax, ay = a2[cap, 0], a2[cap, 1]
+    left, right = _row_spans(ys, ax, ay, b2[cap, 0], b2[cap, 1], ra[cap], rb[cap])
     xs0 = np.maximum(np.ceil(left), 0)
     xs1 = np.minimum(np.floor(right), W - 1)
     lens = xs1 - xs0 + 1
-    lens[~(lens > 0) | (yi > y1[:, None])] = 0  # empty rows (inf spans) and rows past y1
-    lens = lens.astype(np.int64).ravel()
+    lens[~(lens > 0)] = 0  # empty rows (inf spans)
+    lens = lens.astype(np.int64)
     N = int(lens.sum())
     if N == 0:
         return
-    xs0 = np.where(lens.reshape(xs0.shape) > 0, xs0, 0).astype(np.int64).ravel()
+    xs0 = np.where(lens > 0, xs0, 0).astype(np.int64)
     excl = np.cumsum(lens) - lens  # exclusive cumsum: output offset of each row
     base = xs0 - excl  # per row: x of the row's first pixel minus its output offset
-    row_flat = (img.astype(np.int64)[:, None] * (H * W) + yi * W).ravel() + base
+    row_flat = img.astype(np.int64)[cap] * (H * W) + yi * W + base
     flat = np.repeat(row_flat, lens)
     flat += _arange_i64(N)
-    # per-row table (K, m * Ph) -> per-pixel (K, N)
+    # per-row table (K, rows) -> per-pixel (K, N)
     d = (b2 - a2).astype(np.float32)
     dd = np.maximum(d[:, 0] ** 2 + d[:, 1] ** 2, 1e-6)
     stripes = bool(np.any(stripe_amp > 0))
@@ -223,12 +286,15 @@ def _draw_capsules(cv, img, a2, b2, za, zb, ra, rb, Ra, Rb, pid, light, stripe_a
                  Ra, Rb - Ra, light[:, 0], light[:, 1], light[:, 2]]
     if stripes:
         inst_rows += [stripe_amp, axial_len * stripe_freq]
+    kv = len(inst_rows)
+    if view is not None:
+        inst_rows += [view[:, 0], view[:, 1]]
     K = len(inst_rows)
-    rows = np.empty((K + 2, m, Ph), np.float32)
-    rows[:K] = np.stack(inst_rows).astype(np.float32)[:, :, None]
-    rows[K] = (base.reshape(m, Ph) - ax).astype(np.float32)  # px at the row's first pixel
+    rows = np.empty((K + 2, cap.size), np.float32)
+    rows[:K] = np.stack(inst_rows).astype(np.float32)[:, cap]
+    rows[K] = base - ax  # px at the row's first pixel
     rows[K + 1] = ys - ay
-    tab = np.repeat(rows.reshape(K + 2, m * Ph), lens, axis=1)
+    tab = np.repeat(rows, lens, axis=1)
     px = tab[K]
     px += _arange_f32(N)
     py = tab[K + 1]
@@ -244,8 +310,23 @@ def _draw_capsules(cv, img, a2, b2, za, zb, ra, rb, Ra, Rb, pid, light, stripe_a
     ey /= rr
     nz = 1.0 - ex * ex
     nz -= ey * ey
-    np.maximum(nz, 0.0, out=nz)
-    np.sqrt(nz, out=nz)
+    if view is not None:
+        # the unit normal (ex + vx s, ey + vy s, s): on the line of sight (vx, vy, 1)
+        # through the pixel's point of the cross-section's disc, front solution
+        vx, vy = tab[kv], tab[kv + 1]
+        ev = ex * vx + ey * vy
+        q = 1.0 + vx * vx + vy * vy
+        nz *= q
+        nz += ev * ev
+        np.maximum(nz, 0.0, out=nz)
+        np.sqrt(nz, out=nz)
+        nz += ev
+        nz /= q  # = -s
+        ex -= vx * nz
+        ey -= vy * nz
+    else:
+        np.maximum(nz, 0.0, out=nz)
+        np.sqrt(nz, out=nz)
     depth = tab[9] * t
     depth += tab[8]
     depth *= nz
@@ -262,13 +343,22 @@ def _draw_capsules(cv, img, a2, b2, za, zb, ra, rb, Ra, Rb, pid, light, stripe_a
         phase -= np.floor(phase)
         # shade *= 1 - amp where phase < 0.5 (arithmetic, no np.where)
         shade *= 1.0 - tab[13] * (phase < 0.5)
-    win = depth < cv.z[flat]
-    sel = np.flatnonzero(win)
-    if sel.size == 0:
-        return
-    flat = flat[sel]
-    cv.z[flat] = depth[sel]
-    inst = np.repeat(np.repeat(np.arange(m, dtype=np.int64), Ph), lens)[sel]
+    if overlap:
+        # nearest sample per pixel: an unbuffered minimum into the z-buffer, then
+        # the samples that set it (equal depths: the later one is written last)
+        zold = cv.z[flat]
+        np.minimum.at(cv.z, flat, depth)
+        sel = np.flatnonzero((depth < zold) & (depth == cv.z[flat]))
+        if sel.size == 0:
+            return
+        flat = flat[sel]
+    else:
+        sel = np.flatnonzero(depth < cv.z[flat])
+        if sel.size == 0:
+            return
+        flat = flat[sel]
+        cv.z[flat] = depth[sel]
+    inst = np.repeat(cap, lens)[sel]
     cv.pid[flat] = pid[inst]
     cv.shade[flat] = shade[sel]
     cv.drawn.append(flat)
@@ -308,8 +398,37 @@ def _rasterise(cv, anchors2d, anchors3d, img_of_person, pid_base, build, light, 
             amp = stripe_amp[g] if _PSTRIPE[k] else np.zeros(len(g), np.float32)
             freq = 1.0 / stripe_period[g]
             axial = np.linalg.norm(anchors3d[g, ib] - anchors3d[g, ia], axis=-1)
+            view = _view(anchors3d[g, ia], anchors3d[g, ib]) if k in (7, 8) else None
             _draw_capsules(cv, img_of_person[g], a2, b2, za, zb, ra, rb, Ra, Rb,
-                           pid_base[g] + k, light[g], amp, freq, axial)
+                           pid_base[g] + k, light[g], amp, freq, axial, view=view)
+    _draw_details(cv, anchors2d, anchors3d, img_of_person, pid_base, build, light, px_per_mm,
+                  head_r)
+
+
+def _draw_details(cv, anchors2d, anchors3d, img_of_person, pid_base, build, light, px_per_mm,
+                  head_r):
+    """Draw the ``_DETAILS`` of all P people in one call (several per image)."""
+    P, F = anchors2d.shape[0], len(_DETAILS)
+    if P == 0:
+        return
+    unit = np.where(_DHEAD, head_r[:, None], build[:, None]).astype(np.float32)  # (P, F)
+    Ra = (_DRA * unit).ravel()
+    Rb = (_DRB * unit).ravel()
+    ra = np.maximum(Ra * px_per_mm[:, _DA].ravel(), np.tile(_DMINPX, P))
+    rb = np.maximum(Rb * px_per_mm[:, _DB].ravel(), np.tile(_DMINPX, P))
+    none = np.zeros(P * F, np.float32)  # no stripes
+    pid = (pid_base[:, None] + len(_PARTS) + np.arange(F)).ravel()
+    a3, b3 = anchors3d[:, _DA], anchors3d[:, _DB]
+    _draw_capsules(cv, np.repeat(img_of_person, F), anchors2d[:, _DA].reshape(-1, 2),
+                   anchors2d[:, _DB].reshape(-1, 2), a3[..., 2].ravel(), b3[..., 2].ravel(),
+                   ra, rb, Ra, Rb, pid, np.repeat(light, F, axis=0), none, none, none,
+                   overlap=True, view=_view(a3, b3).reshape(-1, 2))
+
+
+def _view(a3, b3):
+    """(..., 2) direction (X/Z, Y/Z) of the midpoints of capsules a3-b3 (..., 3) from the camera."""
+    mid = 0.5 * (a3 + b3)
+    return (mid[..., :2] / np.maximum(mid[..., 2:3], 1e-3)).astype(np.float32)
 
 
 

@@ -3,12 +3,18 @@
 The mannequin is built on the 17 Human3.6M joints
 (:data:`pose_lab.skeletons.H36M17`) given in **camera coordinates (mm)**: 21
 tapered capsules (pelvis, abdomen, chest, shoulders, torso sides, neck, limbs,
-hands, feet), an oval head and hair (on the back of the head, so the facing
-direction is visible). Every part is rasterised where it projects with a depth
-per pixel; a **z-buffer** keeps the nearest surface, so limbs occlude each other
-and people occlude people (:mod:`.raster`). Pixels are Lambert-shaded with a
-per-image light, coloured per subject (skin, hair, shirt, trousers, shoes,
-short/long sleeves, shorts), optionally striped, and composited over a varied
+hands, feet), an oval head and hair (on the back of the head), and the details
+that tell front from back and left from right as on real people: a face (dark
+eyes with their whites, brows, a nose, a mouth) and ears, centred on the very
+points the COCO face keypoints are projected from, flat mittens with a thumb
+(on the side of the elbow's bend: the hand's orientation) and shoe soles with a heel
+(the feet point forward). Every part is rasterised where it projects with a depth
+per pixel; a **z-buffer** keeps the nearest surface, so limbs occlude each other,
+the head hides the far side of the face and people occlude people
+(:mod:`.raster`). Pixels are Lambert-shaded with a per-image light, coloured per
+subject (skin, hair, shirt, trousers, shoes, short/long sleeves, shorts; the
+face details in colours derived from skin and hair with a fixed contrast, the
+same on both sides), optionally striped, and composited over a varied
 background (gradients, smooth colour noise, random rectangles and discs, floor
 and horizon, fine noise; :mod:`.appearance`). COCO files: :mod:`.coco_writer`.
 
@@ -32,7 +38,10 @@ Conventions
   ears are points on the rendered head sphere, placed from the head's
   orientation exactly as the motion engine defines them
   (:func:`pose_lab.data.synthetic.motion.coco_keypoints_3d`); without a head
-  orientation the head faces the body's front.
+  orientation the head faces the body's front. The eyes, nose and ears are
+  drawn centred on these points, so a visible face keypoint lies on its
+  feature's pixels (or within a pixel of them, at grazing angles); the face on
+  the far side of the head is hidden by the z-buffer like any other surface.
 * Boxes are COCO ``[x, y, w, h]`` of the silhouette in mask convention: ``x``
   the first covered column, ``w`` the number of columns (``pycocotools.mask.toBbox``).
 * Determinism: every function takes ``seed`` (int or ``numpy.random.Generator``);
@@ -40,8 +49,8 @@ Conventions
 
 Speed: :func:`render_crops` renders whole batches with a few dozen NumPy calls
 per body part for all crops at once; a scanline rasteriser evaluates only the
-covered pixels. About 0.4-0.6 ms per 128x128 crop on one core, pose generation
-included (``benchmarks/bench_render.py``).
+covered pixels; the small details are drawn together in one call. About 0.6 ms
+per 128x128 crop on one core, pose generation included (``benchmarks/bench_render.py``).
 """
 
 from __future__ import annotations
@@ -50,14 +59,15 @@ import numpy as np
 
 from pose_lab.skeletons import H36M17
 
-from .appearance import _backgrounds, _sample_colors
+from .appearance import _backgrounds, _part_colors, _sample_colors
 from .body import TRAIN_SUBJECTS
 from .motion import ACTIONS, generate_sequence, random_poses
 from .raster import (  # joint and anchor indices, the part table, the rasteriser
-    HAIR, HEAD, HEAD_A, HEAD_B, HIP, LEAR, LELB, LEYE, LFOOT, LHAND, LHIP, LKNEE, LSHO, LTOE,
-    LWRI, NECK, NOSE, NUM_ANCHORS, NUM_PARTS, REAR, RELB, REYE, RFOOT, RHAND, RHIP, RKNEE, RSHO,
-    RTOE, RWRI, THORAX, _PCOL, _boxes_from_masks, _Canvas, _compose, _pinhole, _rasterise,
-    _visibility,
+    ANCHOR_HOST, BODY_ANCHORS, HAIR, HEAD, HEAD_A, HEAD_B, HIP, LEAR, LELB, LEYE, LFOOT, LHAND,
+    LHEEL, LHIP, LKNEE, LPALM_A, LPALM_B, LSHO, LSOLE, LTHUMB_A, LTHUMB_B, LTOE, LWRI, NECK, NOSE,
+    NUM_ANCHORS, NUM_PARTS, REAR, REAR_B, RELB, REYE, RFOOT, RHAND, RHEEL, RHIP, RKNEE, RPALM_A,
+    RPALM_B, RSHO, RSOLE, RTHUMB_A, RTHUMB_B, RTOE, RWRI, THORAX, _PCOL, _boxes_from_masks,
+    _Canvas, _compose, _pinhole, _rasterise, _visibility,
 )
 
 __all__ = ["render_crops", "render_scene", "render_scenes", "render_pose"]
@@ -85,6 +95,11 @@ def _unit(v, eps=1e-6):
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), eps)
 
 
+def _perp(v, u):
+    """The part of ``v`` across the unit vector ``u``."""
+    return v - np.sum(v * u, -1, keepdims=True) * u
+
+
 # Face points on the head sphere in the head frame (x forward, y left, z up), in
 # units of the sphere radius, and the sphere itself: the motion engine's
 # definition (pose_lab.data.synthetic.motion.head_sphere / coco_keypoints_3d),
@@ -95,29 +110,68 @@ _HEAD_CENTRE = np.array([-0.07, 0.0, 0.74], np.float32)  # x Neck/Nose->Head len
 _HEAD_RADIUS = 0.95  # x Neck/Nose->Head length
 
 
+def _on_head(x, y, z, out=0.0):
+    """Head-frame point (units of the sphere radius) moved horizontally onto the drawn head.
+
+    The drawn head (:mod:`.raster`) is a capsule of radius 0.93 around the
+    vertical segment ``z`` in [-0.12, 0.12]; ``out`` > 0 is outside it.
+    """
+    rho = np.sqrt((0.93 + out) ** 2 - max(abs(z) - 0.12, 0.0) ** 2)
+    return np.array([x, y, 0.0]) * rho / np.hypot(x, y) + np.array([0.0, 0.0, z])
+
+
+def _face_details():
+    """Anchors NOSE_B .. REAR_B in the head frame (units of the sphere radius).
+
+    The eye whites are short capsules through each eye point, along the head's
+    surface; the brows sit above the eyes, the mouth below the nose, the nose
+    ridge runs from between the eyes to the nose point; the ears are short
+    upright capsules through the ear points, tilted back a little.
+    """
+    pts = [_on_head(1.0, 0.0, -0.02, out=-0.04)]  # nose bridge
+    for k in (1, 2):  # eye whites: +- 0.1 along the surface, horizontally
+        e = _FACE_PTS[k].astype(np.float64)
+        t = np.array([-e[1], e[0], 0.0]) / np.hypot(e[0], e[1])
+        pts += [e + 0.1 * t, e - 0.1 * t]
+    for side in (1.0, -1.0):  # brows: inner, outer end
+        pts += [_on_head(0.98, side * 0.17, 0.2), _on_head(0.87, side * 0.5, 0.19)]
+    pts += [_on_head(0.99, 0.15, -0.56, out=-0.02), _on_head(0.99, -0.15, -0.56, out=-0.02)]
+    for k in (3, 4):  # ears
+        e = _FACE_PTS[k].astype(np.float64)
+        pts += [e + (-0.04, 0.0, 0.17), e + (0.03, 0.0, -0.14)]
+    return np.array(pts, np.float32)
+
+
+# Head-frame points of the anchors NOSE .. REAR_B: the COCO face points, then the details.
+_HEAD_PTS = np.concatenate([_FACE_PTS, _face_details()])
+
+
 def _body_head_rotation(j):
     """Head frame (columns forward, left, up) from the body when none is given."""
     right = _unit(j[..., RHIP, :] - j[..., LHIP, :])
     up_b = _unit(j[..., THORAX, :] - j[..., HIP, :])
     fwd_b = _unit(np.cross(up_b, right))
     up_h = _unit(j[..., HEAD, :] - j[..., NECK, :])
-    fwd_h = _unit(fwd_b - np.sum(fwd_b * up_h, -1, keepdims=True) * up_h)
+    fwd_h = _unit(_perp(fwd_b, up_h))
     left_h = np.cross(up_h, fwd_h)
     return np.stack([fwd_h, left_h, up_h], axis=-1)
 
 
 def _head_model(j, head_rotation=None):
-    """Head sphere centre (..., 3), radius (...,), face points (..., 5, 3) and frame."""
+    """Head sphere centre (..., 3), radius (...,), face and detail points (..., 20, 3), frame."""
     Rh = _body_head_rotation(j) if head_rotation is None else np.asarray(head_rotation, np.float32)
     L = np.linalg.norm(j[..., HEAD, :] - j[..., NECK, :], axis=-1)
     c = j[..., NECK, :] + np.einsum("...ij,j->...i", Rh, _HEAD_CENTRE) * L[..., None]
     r = _HEAD_RADIUS * L
-    face = c[..., None, :] + np.einsum("...ij,kj->...ki", Rh, _FACE_PTS) * r[..., None, None]
+    face = c[..., None, :] + np.einsum("...ij,kj->...ki", Rh, _HEAD_PTS) * r[..., None, None]
     return c, r, face, Rh
 
 
 def _anchors(joints, head_rotation=None, build=None):
     """(..., 17, 3) camera-frame joints -> (..., NUM_ANCHORS, 3) anchor points (mm), head radius.
+
+    The first ``BODY_ANCHORS`` are the joints and the body parts' anchors (crops
+    are framed on these); then the face details, thumbs, palms, heels and soles.
 
     ``head_rotation`` (..., 3, 3): the head frame (columns forward, left, up)
     in the same frame as the joints; default: facing the body's front.
@@ -135,13 +189,36 @@ def _anchors(joints, head_rotation=None, build=None):
     a[..., HEAD_A, :] = c - 0.12 * rr * up_h
     a[..., HEAD_B, :] = c + 0.12 * rr * up_h
     a[..., HAIR, :] = c + 0.25 * rr * up_h - 0.25 * rr * fwd_h
-    for wri, elb, hand in ((LWRI, LELB, LHAND), (RWRI, RELB, RHAND)):
-        a[..., hand, :] = j[..., wri, :] + 80.0 * _unit(j[..., wri, :] - j[..., elb, :])
-    for ank, kne, toe in ((LFOOT, LKNEE, LTOE), (RFOOT, RKNEE, RTOE)):
-        shin = _unit(j[..., ank, :] - j[..., kne, :])
-        ff = _unit(fwd_b - np.sum(fwd_b * shin, -1, keepdims=True) * shin)
-        a[..., toe, :] = j[..., ank, :] + 135.0 * ff + 35.0 * shin
-    a[..., NOSE:REAR + 1, :] = face
+    for wri, elb, sho, hand, tha, thb, pa, pb, side in (
+            (LWRI, LELB, LSHO, LHAND, LTHUMB_A, LTHUMB_B, LPALM_A, LPALM_B, 1.0),
+            (RWRI, RELB, RSHO, RHAND, RTHUMB_A, RTHUMB_B, RPALM_A, RPALM_B, -1.0)):
+        w = j[..., wri, :]
+        fa = _unit(w - j[..., elb, :])
+        a[..., hand, :] = w + 80.0 * fa
+        # The hand is a flat mitten: the hand capsule on the thumb side and a palm
+        # capsule beside it on the little finger's side, with a thumb. Thumb side
+        # (forearm mid-prone, as when relaxed): in the elbow's bending plane, across
+        # the forearm toward the upper arm's side (a hanging arm bent forward: thumb
+        # forward; bent 90 degrees: thumb up); for a straight arm, the body's front
+        # and up across the forearm. The thumb leans to the palm, which faces the
+        # body's midline when the arm hangs: the hand's handedness.
+        t = _perp(_unit(j[..., sho, :] - j[..., elb, :]), fa) + 0.3 * _unit(_perp(fwd_b + up_b, fa))
+        t = _unit(t)
+        palm = side * np.cross(fa, t)
+        a[..., tha, :] = w + 15.0 * fa + 20.0 * t + 10.0 * palm
+        a[..., thb, :] = w + 60.0 * fa + 46.0 * t + 18.0 * palm
+        a[..., pa, :] = w + 15.0 * fa - 24.0 * t
+        a[..., pb, :] = w + 95.0 * fa - 22.0 * t
+    for ank, kne, toe, heel, sole in ((LFOOT, LKNEE, LTOE, LHEEL, LSOLE),
+                                      (RFOOT, RKNEE, RTOE, RHEEL, RSOLE)):
+        ankle = j[..., ank, :]
+        shin = _unit(ankle - j[..., kne, :])
+        ff = _unit(_perp(fwd_b, shin))
+        a[..., toe, :] = ankle + 135.0 * ff + 35.0 * shin
+        # the sole: a flat bottom from a heel behind the ankle to under the toes
+        a[..., heel, :] = ankle - 30.0 * ff + 58.0 * shin
+        a[..., sole, :] = ankle + 150.0 * ff + 62.0 * shin
+    a[..., NOSE:REAR_B + 1, :] = face
     return a, r.astype(np.float32)
 
 
@@ -171,10 +248,8 @@ def _render_people(joints_cam, img_of_person, focal, center, n_images, H, W, rng
     anchors2d = _pinhole(anchors, f, c)
     if joints_2d is not None:
         # move derived anchors with the distortion offset of their host joint
-        host = np.array(list(range(17)) + [NECK, HEAD, HEAD, LWRI, RWRI, LFOOT, RFOOT,
-                                           NECK, NECK, NECK, NECK, NECK])
         delta = np.asarray(joints_2d, np.float32) - anchors2d[:, :17]
-        anchors2d = anchors2d + delta[:, host]
+        anchors2d = anchors2d + delta[:, ANCHOR_HOST]
     px_per_mm = (0.5 * (f[..., 0] + f[..., 1]) / np.maximum(anchors[..., 2], 1e-3)).astype(np.float32)
     # light: mostly frontal-above, random side
     lx = rng.uniform(-0.8, 0.8, n_images)
@@ -185,7 +260,7 @@ def _render_people(joints_cam, img_of_person, focal, center, n_images, H, W, rng
     pid_base = (np.arange(P) * NUM_PARTS).astype(np.int32)
     _rasterise(cv, anchors2d.astype(np.float32), anchors, img_of_person, pid_base, build, light,
                s_amp, s_per, px_per_mm, head_r)
-    palette = colors[:, _PCOL, :].reshape(P * NUM_PARTS, 3)
+    palette = _part_colors(colors)[:, _PCOL, :].reshape(P * NUM_PARTS, 3)
     if background is None:
         bg = _backgrounds(rng, n_images, H, W, horizon=horizon, out=cv.bg)
     else:
@@ -400,6 +475,7 @@ def render_crops(n, size=128, seed=0, *, poses=None, subjects=TRAIN_SUBJECTS, ac
         cam, R, T, hr = _world_to_cam_view(jw_all[sl], rng, head_rot=hw)
         # frame: focal so that the pose's extent (+ body radius) fills the crop
         anc, _ = _anchors(cam, head_rotation=hr)
+        anc = anc[:, :BODY_ANCHORS]
         xy = anc[..., :2] / anc[..., 2:3]  # normalised image coordinates
         margin = 110.0 / cam[:, HIP, 2]  # ~ body radius beyond the joints
         lo = xy.min(1) - margin[:, None]
