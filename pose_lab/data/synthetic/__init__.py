@@ -64,6 +64,7 @@ from .motion import (
 )
 from .raster import PART_NAMES
 from .scenes import render_crops, render_pose, render_scene, render_scenes
+from .stream import PersonCropStream, augment_transforms
 
 __all__ = [
     "ACTIONS",

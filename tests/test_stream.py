@@ -1,0 +1,186 @@
+"""The endless synthetic stream, the batched crop, the time budget and the swap metric."""
+
+from __future__ import annotations
+
+import hashlib
+
+import keras
+import numpy as np
+import pytest
+
+from pose_lab.data.pipelines import crop_images, crop_transform, transform_back
+from pose_lab.data.synthetic import PersonCropStream
+from pose_lab.metrics import left_right_swaps
+from pose_lab.skeletons import COCO17
+from pose_lab.training.callbacks import TimeLimit
+
+
+def _stream(**kw):
+    kw.setdefault("batch_size", 6)
+    kw.setdefault("steps_per_epoch", 3)
+    kw.setdefault("input_size", (64, 48))
+    kw.setdefault("image_size", (96, 96))
+    return PersonCropStream(**kw)
+
+
+def _person_hashes(stream):
+    out = []
+    for i in range(len(stream)):
+        b = stream.batch(i)
+        out += [hashlib.sha1(np.ascontiguousarray(img).tobytes()).hexdigest() for img in b["images"]]
+    return out
+
+
+def test_same_seed_same_stream_and_no_person_repeats_within_or_across_epochs():
+    a, b = _stream(seed=3), _stream(seed=3)
+    xa, ya = a[1]
+    xb, yb = b[1]
+    np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_array_equal(ya["heatmaps"], yb["heatmaps"])
+    # the order in which batches are asked for does not matter (workers may run ahead)
+    np.testing.assert_array_equal(a[2][0], _stream(seed=3)[2][0])
+    first = _person_hashes(a)
+    assert len(set(first)) == len(first), "a person crop repeats within an epoch"
+    a.on_epoch_end()
+    second = _person_hashes(a)
+    assert not set(first) & set(second), "epoch 2 repeats crops of epoch 1"
+    assert not set(first) & set(_person_hashes(_stream(seed=4)))
+
+
+def test_batch_shapes_targets_and_weights():
+    s = _stream(seed=0, output="both")
+    x, y = s[0]
+    assert x.shape == (6, 64, 48, 3) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 255.0
+    assert y["heatmaps"].shape == (6, 16, 12, 17) and y["weights"].shape == (6, 17)
+    assert y["keypoints"].shape == (6, 17, 2)
+    b = s.batch(0)
+    kp = b["keypoints"]
+    labelled = kp[..., 2] > 0
+    # weight 1 exactly for labelled keypoints inside the crop, and the heatmap peaks there
+    inside = labelled & (kp[..., 0] >= -2) & (kp[..., 0] < 48 + 2) & (kp[..., 1] >= -2) & (kp[..., 1] < 64 + 2)
+    assert np.all(b["weights"][~labelled] == 0)
+    for i, j in zip(*np.nonzero(b["weights"] > 0)):
+        assert inside[i, j]
+        hm = b["heatmaps"][i, ..., j]
+        r, c = np.unravel_index(np.argmax(hm), hm.shape)
+        assert abs(c - kp[i, j, 0] / 4) <= 0.5 + 1e-6 and abs(r - kp[i, j, 1] / 4) <= 0.5 + 1e-6
+    with pytest.raises(IndexError):
+        s[3]
+
+
+def test_flip_mirrors_the_crop_and_swaps_left_and_right():
+    plain = _stream(seed=5, augment=False).batch(0)
+    flip = _stream(seed=5, augment={"zoom": None, "rotation_probability": 0.0, "flip_probability": 1.0}).batch(0)
+    # augmentation draws come after rendering, so both batches hold the same persons
+    np.testing.assert_allclose(flip["images"], plain["images"][:, :, ::-1], atol=0.05)
+    perm = np.asarray(COCO17.flip_permutation)
+    expected = plain["keypoints"][:, perm].copy()
+    expected[..., 0] = 48 - 1 - expected[..., 0]
+    np.testing.assert_allclose(flip["keypoints"], expected, atol=1e-3)
+    assert flip["flipped"].all() and not plain["flipped"].any()
+
+
+def test_stream_trains_with_fit():
+    from pose_lab.models.keypoints2d import build_heatmap_model
+    from pose_lab.training.keypoints2d import KeypointTrainer
+
+    net = build_heatmap_model("small", (64, 48, 3), backbone_kwargs={"widths": (8, 8, 8, 8)}, head_filters=8,
+                              head_layers=3, skip_connections=True)
+    model = KeypointTrainer(net)
+    model.compile(keras.optimizers.Adam(1e-3))
+    stream = _stream(seed=1, batch_size=4, steps_per_epoch=2)
+    hist = model.fit(stream, epochs=2, verbose=0)
+    assert np.all(np.isfinite(hist.history["loss"]))
+    assert stream.epoch == 2
+
+
+def test_bad_stream_arguments():
+    with pytest.raises(ValueError, match="batch_size"):
+        PersonCropStream(batch_size=0)
+    with pytest.raises(ValueError, match="multiple of heatmap_stride"):
+        PersonCropStream(input_size=(66, 48))
+    with pytest.raises(ValueError, match="output"):
+        PersonCropStream(output="coordinates")
+
+
+def _bilinear_reference(image, A, h, w):
+    """Pixel-by-pixel bilinear sampling through the inverse map (zeros outside)."""
+    H, W, C = image.shape
+    out = np.zeros((h, w, C))
+    for y in range(h):
+        for x in range(w):
+            sx, sy = transform_back(np.array([[x, y]], float), A)[0]
+            x0, y0 = int(np.floor(sx)), int(np.floor(sy))
+            for yy, xx in ((y0, x0), (y0, x0 + 1), (y0 + 1, x0), (y0 + 1, x0 + 1)):
+                if 0 <= xx < W and 0 <= yy < H:
+                    out[y, x] += (1 - abs(sx - xx)) * (1 - abs(sy - yy)) * image[yy, xx]
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_batched_crop_matches_a_pixel_loop_at_borders_and_rotations(dtype):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 20, 17, 3)).astype(dtype)
+    boxes = np.array([[-4.0, -3.0, 12.0, 15.0], [8.0, 9.0, 14.0, 16.0], [2.0, 2.0, 9.0, 9.0]])
+    A = np.stack([crop_transform(b, (12, 9), rotation=r, scale=s)
+                  for b, r, s in zip(boxes, (0.0, 0.7, -2.0), (1.0, 1.3, 0.6))])
+    index = np.array([0, 1, 1])
+    got = crop_images(images, A, (12, 9), image_index=index)
+    for k in range(3):
+        np.testing.assert_allclose(got[k], _bilinear_reference(images[index[k]].astype(float), A[k], 12, 9),
+                                   atol=1e-3)
+
+
+def test_time_limit_stops_at_the_budget_and_does_not_count_evaluations():
+    now = [0.0]
+    calls = []
+
+    def clock():
+        return now[0]
+
+    def evaluate(model):
+        calls.append(now[0])
+        now[0] += 100.0  # a slow evaluation: must not count as training time
+        return {"AP": 0.5}
+
+    class Model:
+        stop_training = False
+
+    limit = TimeLimit(minutes=1.0, evaluate=evaluate, marks=(0.5,), clock=clock)
+    limit.set_model(Model())
+    limit.on_train_begin()
+    limit.on_epoch_begin(0)
+    steps = 0
+    while not limit.model.stop_training:
+        now[0] += 7.0
+        limit.on_train_batch_end(steps)
+        steps += 1
+    limit.on_train_end()
+    assert steps == 9  # 9 x 7 s = 63 s >= 60 s, the evaluation's 100 s not counted
+    assert limit.steps == 9 and limit.trained_seconds == pytest.approx(63.0)
+    assert [round(c["minutes"], 3) for c in limit.curve] == [round(35 / 60, 3), round(63 / 60, 3)]
+    assert len(calls) == 2
+    with pytest.raises(ValueError, match="minutes"):
+        TimeLimit(minutes=0)
+
+
+def test_left_right_swaps_closed_forms():
+    rng = np.random.default_rng(1)
+    target = np.concatenate([rng.uniform(0, 100, (5, 17, 2)), np.full((5, 17, 1), 2.0)], -1)
+    target[:, 5:17:2, 0] -= 200.0  # left limb joints far from the right ones
+    perm = np.asarray(COCO17.flip_permutation)
+    right = left_right_swaps(target[..., :2], target, 100.0)
+    assert right["swap_rate"] == 0.0 and right["error_rate"] == 0.0 and right["scored"] == 60
+    mirrored = left_right_swaps(target[:, perm, :2], target, 100.0)
+    assert mirrored["swap_rate"] == 1.0 and mirrored["swap_share"] == 1.0
+    # half the persons mirrored; an unlabelled mirror joint takes its pair out of the count
+    half = target[..., :2].copy()
+    half[:2] = target[:2, perm, :2]
+    target[0, 9, 2] = 0  # left wrist unlabelled -> left and right wrist of person 0 not scored
+    r = left_right_swaps(half, target, 100.0)
+    assert r["scored"] == 58 and r["swap_rate"] == pytest.approx(22 / 58)
+    # an error that is not a swap
+    off = target[..., :2].copy()
+    off[:, 5, 0] -= 500.0  # further from the right side than from its own place
+    assert left_right_swaps(off, target, 100.0)["swap_rate"] == 0.0
