@@ -92,3 +92,25 @@ def test_bad_arguments_raise():
         build_backbone("small", (64, 64, 3), weights="imagenet")
     with pytest.raises(ValueError, match="mode"):
         ImagePreprocessing("tf")
+
+
+def test_mobile_backbone_strides_widths_round_trip_and_bad_arguments(tmp_path):
+    from pose_lab.models.backbones import mobile_backbone
+
+    bb = build_backbone("mobile", (64, 32, 3), widths=(8, 12, 16, 24), blocks=(1, 2, 1, 1), expansion=2)
+    shapes = {k: tuple(bb.output[k].shape[1:]) for k in FEATURE_KEYS}
+    assert shapes == {"stride4": (16, 8, 8), "stride8": (8, 4, 12), "stride16": (4, 2, 16), "stride32": (2, 1, 24)}
+    # depthwise-separable: far fewer weights than a plain ResNet of the same widths
+    plain = small_resnet_backbone((64, 32, 3), widths=(8, 12, 16, 24), blocks=(1, 2, 1, 1))
+    assert bb.count_params() < plain.count_params()
+    x = np.random.default_rng(2).uniform(0, 255, (2, 64, 32, 3)).astype("float32")
+    path = tmp_path / "mobile.keras"
+    bb.save(path)
+    loaded = keras.models.load_model(path)
+    for k in FEATURE_KEYS:
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)[k]), keras.ops.convert_to_numpy(bb(x)[k]),
+                                   atol=1e-5)
+    with pytest.raises(ValueError, match="expansion"):
+        mobile_backbone((64, 32, 3), expansion=0)
+    with pytest.raises(ValueError, match="pretrained weights"):
+        build_backbone("mobile", (64, 32, 3), weights="imagenet")

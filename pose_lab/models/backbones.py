@@ -32,6 +32,8 @@ __all__ = [
     "ImagePreprocessing",
     "resnet50_backbone",
     "small_resnet_backbone",
+    "mobile_backbone",
+    "inverted_residual",
     "build_backbone",
     "FEATURE_KEYS",
     "RESNET50_FEATURE_LAYERS",
@@ -225,12 +227,92 @@ def small_resnet_backbone(
     return keras.Model(inputs, outputs, name=name)
 
 
+def inverted_residual(x, filters, stride, expansion, name):
+    """MobileNetV2 block: 1x1 expansion, 3x3 depthwise (``stride``), linear 1x1 projection (+ identity)."""
+    c = x.shape[-1]
+    y = x
+    if expansion != 1:
+        y = layers.Conv2D(int(c * expansion), 1, use_bias=False, name=f"{name}_expand")(y)
+        y = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_expand_bn")(y)
+        y = layers.ReLU(6.0, name=f"{name}_expand_relu")(y)
+    y = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw")(y)
+    y = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_dw_bn")(y)
+    y = layers.ReLU(6.0, name=f"{name}_dw_relu")(y)
+    y = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(y)
+    y = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_project_bn")(y)
+    if stride == 1 and c == filters:
+        y = layers.Add(name=f"{name}_add")([x, y])
+    return y
+
+
+def mobile_backbone(
+    input_shape=(128, 96, 3),
+    widths=(24, 32, 64, 96),
+    blocks=(1, 2, 2, 2),
+    expansion=4,
+    stem_width=16,
+    input_scale=255.0,
+    name="mobile_backbone",
+):
+    """A MobileNetV2-style backbone (depthwise-separable inverted residuals) for CPU runs.
+
+    Stem: 3x3 conv stride 2 + a stride-2 inverted residual (stride 4); then
+    four stages with strides 1, 2, 2, 2 (output stride 32), same outputs as
+    :func:`small_resnet_backbone`. Deviation from MobileNetV2 (Sandler et al.
+    2018): four stages instead of seven, expansion 4 instead of 6, sized for a
+    128x96 crop on a CPU.
+
+    Args:
+        input_shape: ``(height, width, 3)``, multiples of 32.
+        widths: output channels of the four stages.
+        blocks: inverted residual blocks per stage.
+        expansion: channel expansion inside each block.
+        stem_width: channels of the first convolution.
+        input_scale: value of a white pixel in the input images.
+        name: model name.
+
+    Returns:
+        Functional ``keras.Model``: image -> ``{"stride4", "stride8", "stride16", "stride32"}``.
+
+    Example:
+        >>> bb = mobile_backbone((128, 96, 3))
+        >>> bb.output["stride4"].shape
+        (None, 32, 24, 24)
+    """
+    shape = _check_input_shape(input_shape)
+    widths = tuple(int(w) for w in widths)
+    blocks = tuple(int(b) for b in blocks)
+    if len(widths) != 4 or len(blocks) != 4 or min(widths) < 1 or min(blocks) < 1:
+        raise ValueError(
+            f"widths and blocks must each have 4 positive entries (one per stage), got {widths} and {blocks}"
+        )
+    if float(expansion) <= 0:
+        raise ValueError(f"expansion must be > 0, got {expansion!r}")
+    inputs = keras.Input(shape, name="image")
+    x = ImagePreprocessing("symmetric", input_scale, name="preprocess")(inputs)
+    x = layers.Conv2D(int(stem_width), 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
+    x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="stem_bn")(x)
+    x = layers.ReLU(6.0, name="stem_relu")(x)
+    x = inverted_residual(x, int(stem_width), 2, 1, "stem_block")
+    outputs = {}
+    for stage, (key, width, n) in enumerate(zip(FEATURE_KEYS, widths, blocks)):
+        for b in range(n):
+            stride = 2 if (stage > 0 and b == 0) else 1
+            x = inverted_residual(x, width, stride, expansion, f"stage{stage + 1}_block{b + 1}")
+        outputs[key] = x
+    return keras.Model(inputs, outputs, name=name)
+
+
 def build_backbone(backbone="small", input_shape=(128, 96, 3), weights=None, input_scale=255.0, **kwargs):
-    """Build a backbone by name: ``"resnet50"`` or ``"small"`` (extra kwargs go to the builder)."""
+    """Build a backbone by name: ``"resnet50"``, ``"small"`` or ``"mobile"`` (extra kwargs go to the builder)."""
     if backbone == "resnet50":
         return resnet50_backbone(input_shape, weights=weights, input_scale=input_scale, **kwargs)
     if backbone == "small":
         if weights is not None:
             raise ValueError(f"the small backbone has no pretrained weights; got weights={weights!r}")
         return small_resnet_backbone(input_shape, input_scale=input_scale, **kwargs)
-    raise ValueError(f"backbone must be 'resnet50' or 'small', got {backbone!r}")
+    if backbone == "mobile":
+        if weights is not None:
+            raise ValueError(f"the mobile backbone has no pretrained weights; got weights={weights!r}")
+        return mobile_backbone(input_shape, input_scale=input_scale, **kwargs)
+    raise ValueError(f"backbone must be 'resnet50', 'small' or 'mobile', got {backbone!r}")
