@@ -55,7 +55,7 @@ from pose_lab.data.coco import load_coco_keypoints
 from pose_lab.data.pipelines import person_crop_dataset, transform_back
 from pose_lab.heatmaps import decode_heatmaps
 from pose_lab.metrics.coco import coco_keypoint_ap
-from pose_lab.metrics.pose2d import box_size, pck_2d
+from pose_lab.metrics.pose2d import box_size, left_right_swaps, pck_2d
 from pose_lab.metrics.tables import ResultTable
 from pose_lab.skeletons import COCO17, COCO_OKS_SIGMAS
 from pose_lab.training.base import batched_predict
@@ -366,10 +366,18 @@ class KeypointEvaluation:
     def ap(self):
         return self.coco["AP"]
 
+    @property
+    def swaps(self):
+        """Left/right swaps among the limb keypoints (:func:`pose_lab.metrics.left_right_swaps`)."""
+        target = np.stack([r.keypoints for r in self.records])
+        boxes = np.stack([r.bbox for r in self.records])
+        return left_right_swaps(self.keypoints, target, box_size(boxes), threshold=self.threshold)
+
     def summary(self):
         c = self.coco
         return (f"OKS AP {c['AP']:.3f} (AP50 {c['AP50']:.3f}, AP75 {c['AP75']:.3f}, AR {c['AR']:.3f}) | "
-                f"PCK@{self.threshold:g} {self.pck:.3f} | {len(self.records)} persons")
+                f"PCK@{self.threshold:g} {self.pck:.3f} | L/R swaps {self.swaps['swap_rate']:.1%} of limb "
+                f"keypoints | {len(self.records)} persons")
 
     def __repr__(self):
         return f"KeypointEvaluation({self.summary()})"

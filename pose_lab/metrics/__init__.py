@@ -75,7 +75,7 @@ from __future__ import annotations
 
 from pose_lab.metrics import coco, pose2d, pose3d, representation, tables
 from pose_lab.metrics.coco import COCO_KEYPOINT_STATS, coco_keypoint_ap, coco_results_from_ground_truth
-from pose_lab.metrics.pose2d import box_size, keypoint_error_2d, oks, pck_2d
+from pose_lab.metrics.pose2d import box_size, keypoint_error_2d, left_right_swaps, oks, pck_2d
 from pose_lab.metrics.pose3d import (
     AUC3D_THRESHOLDS,
     MPJPE,

@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from pose_lab.metrics._common import _check_reduction, _nan_reduce, _num_joints
-from pose_lab.skeletons import COCO_OKS_SIGMAS
+from pose_lab.skeletons import COCO17, COCO_OKS_SIGMAS
 from pose_lab.validation import check_poses
 
-__all__ = ["keypoint_error_2d", "box_size", "pck_2d", "oks"]
+__all__ = ["keypoint_error_2d", "box_size", "pck_2d", "oks", "left_right_swaps"]
 
 
 def _visibility_mask(visibility, shape, name="visibility") -> np.ndarray:
@@ -157,3 +157,54 @@ def oks(pred, target, area, visibility=None, sigmas=None):
         out = np.where(n > 0, np.sum(np.where(mask, np.exp(-e), 0.0), axis=-1) / n, np.nan)
     return float(out) if out.ndim == 0 else out
 
+
+
+#: COCO-17 limb keypoints: shoulders, elbows, wrists, hips, knees, ankles.
+COCO_LIMB_KEYPOINTS = tuple(range(5, 17))
+
+
+def left_right_swaps(pred, target, ref_size, threshold: float = 0.05, keypoints=COCO_LIMB_KEYPOINTS,
+                     skeleton=COCO17):
+    """How often a prediction lands on the mirror joint (left wrist on the right wrist...).
+
+    A labelled keypoint ``j`` whose mirror ``m(j)`` is labelled too is a
+    *swap* when its prediction is nearer to the mirror's ground truth than to
+    its own and more than ``threshold * ref_size`` from its own (a correct
+    keypoint is never a swap, even where the two sides nearly touch).
+
+    Args:
+        pred, target: ``(N, J, 2)`` pixels (``target`` may carry ``v`` as a third column).
+        ref_size: ``(N,)`` or scalar reference length (the box size, :func:`box_size`).
+        threshold: the PCK threshold that defines an error.
+        keypoints: indices scored (default the twelve COCO limb keypoints).
+        skeleton: gives the mirror of each joint (``flip_permutation``).
+
+    Returns:
+        dict: ``swap_rate`` (swaps / scored keypoints), ``error_rate`` (PCK
+        misses / scored keypoints), ``swap_share`` (swaps / misses: the
+        share of limb errors that are swaps) and ``scored`` (count).
+    """
+    p, _ = _split_xyv(pred, "pred", skeleton)
+    t, v_t = _split_xyv(target, "target", skeleton)
+    if p.shape != t.shape or p.ndim != 3:
+        raise ValueError(f"pred and target must have the same shape (N, J, 2); got {p.shape} and {t.shape}")
+    ref = np.broadcast_to(np.asarray(ref_size, dtype=np.float64), t.shape[:1])
+    if not np.all(np.isfinite(ref)) or np.any(ref <= 0):
+        raise ValueError("ref_size must be finite and > 0")
+    perm = np.asarray(skeleton.flip_permutation)
+    vis = _visibility_mask(v_t, t.shape)
+    ks = np.asarray(keypoints)
+    scored = vis[:, ks] & vis[:, perm[ks]] & (perm[ks] != ks)[None]
+    own = np.linalg.norm(p[:, ks] - t[:, ks], axis=-1)
+    mirror = np.linalg.norm(p[:, ks] - t[:, perm[ks]], axis=-1)
+    miss = own > threshold * ref[:, None]
+    swap = miss & (mirror < own)
+    n = int(scored.sum())
+    n_miss = int((miss & scored).sum())
+    n_swap = int((swap & scored).sum())
+    return {
+        "swap_rate": n_swap / n if n else float("nan"),
+        "error_rate": n_miss / n if n else float("nan"),
+        "swap_share": n_swap / n_miss if n_miss else float("nan"),
+        "scored": n,
+    }
