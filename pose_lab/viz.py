@@ -315,7 +315,10 @@ def plot_pred_vs_gt(pred, gt, skeleton, image=None, frame: str = "camera", visib
 # ---------------------------------------------------------------------------
 def plot_heatmaps(image, heatmaps, names=None, max_cols: int = 6, alpha: float = 0.6, cmap: str = "jet",
                   max_maps=None):
-    """An image with the sum of its heatmaps overlaid, then one panel per heatmap.
+    """An image with all its heatmaps overlaid (their maximum), then one panel per heatmap.
+
+    Each overlay's opacity follows the heat, so the image shows through
+    unchanged where a map is zero (no colour cast over the crop).
 
     Args:
         image: ``(H, W)`` or ``(H, W, 3)`` image; may be ``None`` (heatmaps only).
@@ -327,8 +330,8 @@ def plot_heatmaps(image, heatmaps, names=None, max_cols: int = 6, alpha: float =
         max_maps: draw at most this many heatmaps.
 
     Returns:
-        The figure: ``1 + K`` image panels (``K`` without an image: the overlay
-        panel is the sum of the maps).
+        The figure: ``1 + K`` image panels; the first shows all ``heatmaps``
+        channels even when ``max_maps`` limits the panels.
     """
     hm = np.asarray(heatmaps, dtype=np.float64)
     if hm.ndim != 3:
@@ -350,17 +353,22 @@ def plot_heatmaps(image, heatmaps, names=None, max_cols: int = 6, alpha: float =
     fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.4 * rows * height / max(width, 1) + 0.3),
                              squeeze=False)
     flat = axes.ravel()
-    ax0 = flat[0]
-    if image is not None:
-        ax0.imshow(img, cmap="gray" if img.ndim == 2 else None, extent=extent)
-    ax0.imshow(hm[..., :k].sum(axis=-1), cmap=cmap, alpha=alpha if image is not None else 1.0, extent=extent)
-    ax0.set_title("all keypoints", fontsize=8)
+
+    def overlay(ax, h):
+        if image is None:
+            ax.imshow(h, cmap=cmap, extent=extent)
+            return
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, extent=extent)
+        # opacity follows the heat: cold pixels leave the image untouched (no tint)
+        top = max(float(h.max()), 1e-12)
+        ax.imshow(h, cmap=cmap, alpha=alpha * np.clip(h / top, 0.0, 1.0), extent=extent)
+
+    # the overview shows every keypoint (the maximum over all maps), not only the panels drawn
+    overlay(flat[0], hm.max(axis=-1))
+    flat[0].set_title(f"all {hm.shape[-1]} keypoints", fontsize=8)
     for i in range(k):
-        ax = flat[i + 1]
-        if image is not None:
-            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, extent=extent)
-        ax.imshow(hm[..., i], cmap=cmap, alpha=alpha if image is not None else 1.0, extent=extent)
-        ax.set_title(names[i] if names is not None else f"#{i}", fontsize=8)
+        overlay(flat[i + 1], hm[..., i])
+        flat[i + 1].set_title(names[i] if names is not None else f"#{i}", fontsize=8)
     for ax in flat:
         ax.set_axis_off()
     fig.tight_layout()

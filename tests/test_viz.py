@@ -160,6 +160,16 @@ def test_plot_heatmaps_panels():
     # the heatmap is stretched over the full image
     assert panels[1].images[-1].get_extent() == [-0.5, 47.5, 63.5, -0.5]
     assert len(viz.plot_heatmaps(None, hm[..., :3]).axes) == 4
+    # the overview shows all 17 maps even when only 5 panels are drawn (it used to sum the five shown)
+    few = viz.plot_heatmaps(np.zeros((64, 48, 3)), hm, names=COCO17.joint_names, max_maps=5)
+    overview = few.axes[0].images[-1].get_array()
+    np.testing.assert_allclose(overview, hm.max(axis=-1))
+    assert few.axes[0].get_title() == "all 17 keypoints"
+    # no colour cast: where a map is zero the overlay is fully transparent
+    cold = np.zeros((16, 12, 1))
+    cold[8, 6, 0] = 1.0
+    alpha = np.asarray(viz.plot_heatmaps(np.zeros((64, 48, 3)), cold).axes[1].images[-1].get_alpha())
+    assert alpha[8, 6] > 0.5 and alpha[0, 0] == 0.0
     with pytest.raises(ValueError, match=r"\(h, w, K\)"):
         viz.plot_heatmaps(None, hm[..., 0])
 
