@@ -16,6 +16,14 @@ Measures :func:`pose_lab.data.pipelines.person_crop_dataset` on
 
 and prints persons per second (wall time, after one warm-up batch) with all
 cores (``tf.data.AUTOTUNE``) and with TensorFlow limited to one thread.
+
+Then the endless stream of notebook 02
+(:class:`pose_lab.data.synthetic.PersonCropStream`, 256x256 scenes of 1-4
+people -> 128x96 crops + 32x24 heatmaps, augmented): its rate alone on one
+thread, and the recipe network's training rate fed by a fixed in-memory batch
+(the network alone) against fed by the stream with 1 and 2 worker threads, in
+interleaved rounds (median), so the cost of rendering while training is visible.
+``--stream-only`` skips the ``tf.data`` part.
 """
 
 from __future__ import annotations
@@ -48,7 +56,10 @@ def _rate(ds, n_batches):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--stream-only", action="store_true", help="only the PersonCropStream measurements")
     args = ap.parse_args(argv)
+    if args.stream_only:
+        return _stream_table(args.quick)
 
     import tensorflow as tf
 
@@ -88,6 +99,63 @@ def main(argv=None):
         _table(tf, cases, n_batches, bs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    _stream_table(args.quick)
+
+
+def _stream_table(quick):
+    import keras
+    import numpy as np
+
+    from pose_lab.data.synthetic import PersonCropStream
+    from pose_lab.models.keypoints2d import build_heatmap_model
+    from pose_lab.training.keypoints2d import STREAM_RECIPE, KeypointTrainer
+
+    bs = STREAM_RECIPE["batch_size"]
+    steps = 4 if quick else 20
+    rounds = 1 if quick else 3
+    alone = PersonCropStream(batch_size=bs, steps_per_epoch=1000, seed=0)
+    alone[0]
+    t0 = time.perf_counter()
+    for i in range(1, steps + 1):
+        alone[i]
+    render_rate = steps * bs / (time.perf_counter() - t0)
+
+    keras.utils.set_random_seed(0)
+    model = KeypointTrainer(build_heatmap_model(**STREAM_RECIPE["model"]))
+    model.compile(keras.optimizers.Adam(1e-4))
+    x, y = alone[0]
+    fixed = (np.repeat(x[None], steps, 0).reshape(-1, *x.shape[1:]),
+             {k: np.repeat(v[None], steps, 0).reshape(-1, *v.shape[1:]) for k, v in y.items()})
+    model.fit(fixed[0][:bs * 2], {k: v[:bs * 2] for k, v in fixed[1].items()}, batch_size=bs, verbose=0)
+
+    def fixed_rate():
+        t = time.perf_counter()
+        model.fit(fixed[0], fixed[1], batch_size=bs, epochs=1, verbose=0, shuffle=False)
+        return steps * bs / (time.perf_counter() - t)
+
+    def stream_rate(workers):
+        def run():
+            data = PersonCropStream(batch_size=bs, steps_per_epoch=steps, seed=1, workers=workers)
+            t = time.perf_counter()
+            model.fit(data, epochs=1, verbose=0)
+            return steps * bs / (time.perf_counter() - t)
+        return run
+
+    cases = [("network alone (one fixed batch in memory)", fixed_rate),
+             ("fed by PersonCropStream, 1 worker (no overlap)", stream_rate(1)),
+             ("fed by PersonCropStream, 2 worker threads", stream_rate(2))]
+    results = {name: [] for name, _ in cases}
+    for _ in range(rounds):
+        for name, fn in cases:
+            results[name].append(fn())
+    print()
+    print(f"PersonCropStream alone, one thread: {render_rate:.0f} persons/s "
+          f"(render 256x256 scenes + crop 128x96 + augment + heatmaps)")
+    print(f"training the recipe network ({keras.backend.backend()}, batch {bs}, median of {rounds} interleaved rounds)")
+    print("| training data | samples/s |")
+    print("| --- | ---: |")
+    for name, rates in results.items():
+        print(f"| {name} | {np.median(rates):.0f} |")
 
 
 def _table(tf, cases, n_batches, bs):

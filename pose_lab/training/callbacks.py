@@ -41,6 +41,7 @@ __all__ = [
     "LinearKLAnnealing",
     "CyclicalKLAnnealing",
     "ProgressLog",
+    "TimeLimit",
 ]
 
 
@@ -241,6 +242,76 @@ class ProgressLog(keras.callbacks.Callback):
                 f"elapsed {_clock_text(now - self._start)}  ETA {_clock_text(left)}")
         self.lines.append(line)
         self.print_fn(line)
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stop training after ``minutes`` of training time; evaluate at given marks on the way.
+
+    Equal-time comparisons ("AP after 15 CPU-minutes") need a clock that
+    excludes the evaluations made along the way: the time spent in
+    ``evaluate`` is not counted. The check runs after every batch, so a run
+    overshoots by at most one step.
+
+    Args:
+        minutes: training-time budget (``None``: no limit, marks only).
+        evaluate: optional ``fn(network_model) -> dict`` called when the
+            training time passes each of ``marks`` (minutes) and once at the end;
+            its dicts (plus ``minutes``, ``steps``) are collected in :attr:`curve`.
+        marks: training minutes at which to call ``evaluate``.
+        clock: time source (``time.perf_counter``; tests pass a fake).
+
+    Under JAX, reading ``self.model`` syncs the training state into the model's
+    variables before ``evaluate`` runs.
+    """
+
+    def __init__(self, minutes=None, evaluate=None, marks=(), clock=time.perf_counter):
+        super().__init__()
+        if minutes is not None and not float(minutes) > 0:
+            raise ValueError(f"minutes must be > 0 or None, got {minutes!r}")
+        self.minutes = None if minutes is None else float(minutes)
+        self.evaluate = evaluate
+        self.marks = sorted(float(m) for m in marks)
+        self.clock = clock
+        self.curve = []
+        self.trained_seconds = 0.0
+        self.steps = 0
+
+    def on_train_begin(self, logs=None):
+        self._last = self.clock()
+        self._next_mark = 0
+        self._evaluated_at_end = False
+
+    def _tick(self):
+        now = self.clock()
+        self.trained_seconds += now - self._last
+        self._last = now
+
+    def _run_evaluation(self):
+        if self.evaluate is None:
+            return
+        row = dict(self.evaluate(self.model) or {})
+        row.update(minutes=self.trained_seconds / 60.0, steps=self.steps)
+        self.curve.append(row)
+        self._last = self.clock()  # evaluation time is not training time
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._tick()
+        self.steps += 1
+        minutes = self.trained_seconds / 60.0
+        while self._next_mark < len(self.marks) and minutes >= self.marks[self._next_mark]:
+            self._next_mark += 1
+            if self.minutes is None or self.marks[self._next_mark - 1] < self.minutes:
+                self._run_evaluation()
+        if self.minutes is not None and minutes >= self.minutes:
+            self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._last = self.clock()  # time between epochs (validation, checkpoints) is not counted
+
+    def on_train_end(self, logs=None):
+        if not self._evaluated_at_end:
+            self._evaluated_at_end = True
+            self._run_evaluation()
 
 
 def _clock_text(seconds: float) -> str:

@@ -18,14 +18,19 @@ Prediction, the flip test, COCO results and evaluation live in
 
 from __future__ import annotations
 
+import math
+import time
+
 import keras
 from keras import ops
 
 import pose_lab.models.keypoints2d  # noqa: F401  (registers the custom layers for load_model)
 from pose_lab.losses import weighted_coordinate_l1, weighted_heatmap_mse
 from pose_lab.training.base import add_regularization, fit_resumable
+from pose_lab.training.callbacks import ProgressLog, TimeLimit
+from pose_lab.training.schedules import WarmupCosineDecay
 
-__all__ = ["SYNTHETIC_RECIPE", "KeypointTrainer", "fit_keypoints2d"]
+__all__ = ["SYNTHETIC_RECIPE", "STREAM_RECIPE", "KeypointTrainer", "fit_keypoints2d", "measure_training_rate", "fit_for_minutes"]
 
 
 #: The CPU recipe of notebook 02 (full mode) and ``benchmarks/bench_keypoints2d.py``:
@@ -54,6 +59,32 @@ SYNTHETIC_RECIPE = {
     "train_images": 24000,
     "train_seed": 1,
     "epochs": 4,
+    "image_size": (256, 256),
+    "val_images": 200,
+    "val_seed": 123,
+    "val_subjects": ("S9", "S11"),
+    "decode": "dark",
+}
+
+
+#: Notebook 02's recipe since the endless stream: the same network as
+#: :data:`SYNTHETIC_RECIPE`, trained from random initialisation on
+#: :class:`pose_lab.data.synthetic.PersonCropStream` (fresh persons of S1-S8 in
+#: every batch, flip / rotation / zoom augmentation) for a wall-clock budget with
+#: :func:`fit_for_minutes`. Chosen among three designs at equal training time
+#: (``benchmarks/bench_pose2d_stream.py``: small ResNet, MobileNetV2-style, a
+#: wider ResNet): the small ResNet trains fastest on a CPU and was not worse.
+#: Validation keeps the definition of :data:`SYNTHETIC_RECIPE` (200 images of
+#: S9/S11, seed 123), so old and new numbers compare.
+STREAM_RECIPE = {
+    "model": dict(SYNTHETIC_RECIPE["model"]),
+    "input_shape": (128, 96, 3),
+    "sigma": 2.0,
+    "batch_size": 64,
+    "peak_learning_rate": 5e-3,
+    "warmup_steps": 300,
+    "minutes": 15.0,
+    "seed": 0,
     "image_size": (256, 256),
     "val_images": 200,
     "val_seed": 123,
@@ -192,3 +223,90 @@ def fit_keypoints2d(model, train_data, epochs, workdir, validation_data=None, ca
     return fit_resumable(model, x, y, epochs=epochs, workdir=workdir, validation_data=validation_data,
                          callbacks=callbacks, checkpoint=checkpoint, backup=backup, tensorboard=tensorboard,
                          progress=progress, verbose=verbose, **fit_kwargs)
+
+
+# ---------------------------------------------------------------------------
+# training for a time budget
+# ---------------------------------------------------------------------------
+def _run_without_advancing(data, fn):
+    """Run ``fn`` and put a stream's epoch counter back (the probe must not consume the stream)."""
+    epoch = getattr(data, "epoch", None)
+    try:
+        return fn()
+    finally:
+        if epoch is not None:
+            data.epoch = epoch
+
+
+def measure_training_rate(network, data, steps=20, warmup_steps=3):
+    """Training steps per second of ``network`` on ``data``, measured on a throw-away clone.
+
+    The clone is compiled and run for ``warmup_steps`` (tracing, compilation)
+    and then timed for ``steps``; ``network``'s weights are not touched and a
+    :class:`~pose_lab.data.synthetic.PersonCropStream`'s epoch counter is
+    restored, so the measured batches are rendered again for the real run.
+
+    Returns:
+        ``(steps_per_second, seconds_spent)``.
+    """
+    t0 = time.perf_counter()
+    probe = KeypointTrainer(keras.models.clone_model(network))
+    probe.compile(keras.optimizers.Adam(1e-4))
+
+    def run():
+        probe.fit(data, epochs=1, steps_per_epoch=int(warmup_steps), verbose=0)
+        t = time.perf_counter()
+        probe.fit(data, epochs=1, steps_per_epoch=int(steps), verbose=0)
+        return int(steps) / (time.perf_counter() - t)
+
+    rate = _run_without_advancing(data, run)
+    return rate, time.perf_counter() - t0
+
+
+def fit_for_minutes(network, data, minutes, *, peak_learning_rate=5e-3, warmup_steps=300, evaluate=None,
+                    marks=(), callbacks=None, probe_steps=20, progress=True, verbose=0):
+    """Train ``network`` for a wall-clock budget with a schedule that ends when the budget does.
+
+    The budget includes a short probe (:func:`measure_training_rate`) that
+    turns the remaining minutes into a step count; Adam then runs a linear
+    warm-up and a cosine decay over those steps, and
+    :class:`~pose_lab.training.callbacks.TimeLimit` stops training when the
+    minutes are spent (the time of ``evaluate`` calls is not counted). This
+    is how the kit compares networks "at equal CPU time"; on a faster machine
+    the same call simply takes more steps.
+
+    Args:
+        network: a heatmap (or coordinate) network.
+        data: an endless source with a length, such as
+            :class:`~pose_lab.data.synthetic.PersonCropStream`.
+        minutes: the budget.
+        peak_learning_rate, warmup_steps: Adam's schedule (the warm-up is
+            capped at a tenth of the planned steps).
+        evaluate: optional ``fn(trainer) -> dict``, called at ``marks``
+            (training minutes) and at the end; see ``TimeLimit``.
+        callbacks: extra callbacks.
+        probe_steps: steps timed by the probe.
+        progress: one line per epoch (:class:`~pose_lab.training.callbacks.ProgressLog`).
+
+    Returns:
+        ``(trainer, limit, info)``: the trained :class:`KeypointTrainer`, the
+        ``TimeLimit`` (its ``curve``, ``trained_seconds``, ``steps``) and a
+        dict with the probe's ``steps_per_second``, ``probe_seconds`` and the
+        ``planned_steps``.
+    """
+    if not float(minutes) > 0:
+        raise ValueError(f"minutes must be > 0, got {minutes!r}")
+    rate, probe_seconds = measure_training_rate(network, data, steps=probe_steps)
+    left = max(float(minutes) * 60.0 - probe_seconds, 1.0)
+    planned = max(int(rate * left), 2)
+    trainer = KeypointTrainer(network)
+    warm = min(int(warmup_steps), planned // 10)
+    trainer.compile(keras.optimizers.Adam(WarmupCosineDecay(peak_learning_rate, decay_steps=planned,
+                                                            warmup_steps=warm)))
+    limit = TimeLimit(left / 60.0, evaluate=evaluate, marks=marks)
+    extra = [limit] + ([ProgressLog()] if progress else []) + list(callbacks or [])
+    per_epoch = len(data)
+    epochs = max(1, math.ceil(2 * planned / per_epoch))  # the time limit ends the run
+    trainer.fit(data, epochs=epochs, callbacks=extra, verbose=verbose)
+    info = {"steps_per_second": rate, "probe_seconds": probe_seconds, "planned_steps": planned}
+    return trainer, limit, info
