@@ -152,7 +152,12 @@ class PersonCropStream(keras.utils.PyDataset):
         """Render scenes until ``batch_size`` persons with enough keypoints are collected."""
         images, kps, boxes, index = [], [], [], []
         need = self.batch_size
+        draws = 0
         while need > 0:
+            draws += 1
+            if draws > 50 and not images:
+                raise ValueError(f"PersonCropStream: 50 draws of scenes gave no person with >= {self.min_keypoints} "
+                                 f"labelled keypoints (num_people={self.num_people!r}, image_size={self.image_size})")
             scenes = render_scenes(self._scenes_per_draw, image_size=self.image_size,
                                    num_people=self.num_people, seed=rng, subjects=self.subjects)
             for sc in scenes:

@@ -1,0 +1,163 @@
+"""Training samples/s of notebook 02's network: Keras ``fit`` against a PyTorch replica, same run.
+
+Usage::
+
+    python benchmarks/bench_pose2d_torch.py            # 3 interleaved rounds
+    python benchmarks/bench_pose2d_torch.py --quick
+
+The network is :data:`pose_lab.training.keypoints2d.STREAM_RECIPE`'s: the small
+ResNet (stem 3x3/2 + 3x3 + max-pool, four stages of one basic block, widths
+16-32-64-128) with the SimpleBaseline head (three 4x4 stride-2 transposed
+convolutions of 64 filters + BN, lateral 1x1 conv + BN skips from strides 16/8/4,
+ReLU) and a 1x1 convolution to 17 heatmaps; 128x96 input, 32x24 heatmaps,
+visibility-weighted heatmap MSE, Adam. Both sides train on the same fixed
+batch held in memory (the network alone, no data pipeline), batch 64, with two
+threads (this machine's cores). PyTorch is optional: without it the script
+says so and times Keras only. Rounds are interleaved and the median is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+
+def _torch_model(torch, widths=(16, 32, 64, 128), head=64, joints=17):  # pragma: no cover - optional
+    nn = torch.nn
+
+    def cbr(cin, cout, k, s, relu=True):
+        layers = [nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout, momentum=0.1, eps=1e-5)]
+        return nn.Sequential(*(layers + ([nn.ReLU(inplace=True)] if relu else [])))
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.a = cbr(cin, cout, 3, stride)
+            self.b = cbr(cout, cout, 3, 1, relu=False)
+            self.proj = cbr(cin, cout, 1, stride, relu=False) if (stride != 1 or cin != cout) else None
+
+        def forward(self, x):
+            s = x if self.proj is None else self.proj(x)
+            return torch.relu(s + self.b(self.a(x)))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(cbr(3, widths[0], 3, 2), cbr(widths[0], widths[0], 3, 1), nn.MaxPool2d(2))
+            chans = (widths[0],) + tuple(widths)
+            self.stages = nn.ModuleList(Block(chans[i], chans[i + 1], 1 if i == 0 else 2) for i in range(4))
+            self.up = nn.ModuleList()
+            self.skip = nn.ModuleList()
+            cin = widths[3]
+            for i in range(3):
+                self.up.append(nn.Sequential(nn.ConvTranspose2d(cin, head, 4, 2, 1, bias=False),
+                                             nn.BatchNorm2d(head)))
+                self.skip.append(nn.Sequential(nn.Conv2d(widths[2 - i], head, 1, bias=False), nn.BatchNorm2d(head)))
+                cin = head
+            self.out = nn.Conv2d(head, joints, 1)
+
+        def forward(self, x):
+            x = self.stem(x / 127.5 - 1.0)
+            feats = []
+            for st in self.stages:
+                x = st(x)
+                feats.append(x)
+            for i in range(3):
+                x = torch.relu(self.up[i](x) + self.skip[i](feats[2 - i]))
+            return self.out(x)
+
+    return Net()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--steps", type=int, default=None)
+    args = ap.parse_args(argv)
+
+    import keras
+    import numpy as np
+
+    from pose_lab.models.keypoints2d import build_heatmap_model
+    from pose_lab.training.keypoints2d import STREAM_RECIPE, KeypointTrainer
+
+    bs = STREAM_RECIPE["batch_size"]
+    steps = args.steps or (5 if args.quick else 30)
+    rounds = 1 if args.quick else 3
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (bs, 128, 96, 3)).astype("float32")
+    hm = rng.uniform(0, 1, (bs, 32, 24, 17)).astype("float32")
+    w = np.ones((bs, 17), "float32")
+
+    keras.utils.set_random_seed(0)
+    net = build_heatmap_model(**STREAM_RECIPE["model"])
+    model = KeypointTrainer(net)
+    model.compile(keras.optimizers.Adam(1e-3))
+    xs = np.repeat(x[None], steps, 0).reshape(-1, 128, 96, 3)
+    ys = {"heatmaps": np.repeat(hm[None], steps, 0).reshape(-1, 32, 24, 17),
+          "weights": np.repeat(w[None], steps, 0).reshape(-1, 17)}
+    model.fit(xs[: 2 * bs], {k: v[: 2 * bs] for k, v in ys.items()}, batch_size=bs, verbose=0)
+
+    def keras_rate():
+        t = time.perf_counter()
+        model.fit(xs, ys, batch_size=bs, epochs=1, verbose=0, shuffle=False)
+        return steps * bs / (time.perf_counter() - t)
+
+    cases = [(f"Keras {keras.__version__} / {keras.backend.backend()}, fit", keras_rate)]
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("PyTorch is not installed: timing Keras only (pip install torch for the replica)")
+    if torch is not None:  # pragma: no cover - optional reference
+        torch.set_num_threads(2)
+        torch.manual_seed(0)
+        tnet = _torch_model(torch)
+        opt = torch.optim.Adam(tnet.parameters(), 1e-3)
+        tx = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+        thm = torch.from_numpy(hm).permute(0, 3, 1, 2).contiguous()
+        tw = torch.from_numpy(w)[:, :, None, None]
+        n_keras = net.count_params()
+        n_torch = sum(p.numel() for p in tnet.parameters())
+        print(f"parameters: Keras {n_keras:,}, PyTorch replica {n_torch:,}")
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss = 0.5 * ((tw * (tnet(tx) - thm)) ** 2).mean()
+            loss.backward()
+            opt.step()
+
+        for _ in range(2):
+            step()
+
+        def torch_rate():
+            t = time.perf_counter()
+            for _ in range(steps):
+                step()
+            return steps * bs / (time.perf_counter() - t)
+
+        cases.append((f"PyTorch {torch.__version__}, eager loop, 2 threads", torch_rate))
+    results = {name: [] for name, _ in cases}
+    for _ in range(rounds):
+        for name, fn in cases:
+            results[name].append(fn())
+    print(f"notebook 02's network, batch {bs}, {steps} steps per round, median of {rounds} interleaved rounds, "
+          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print("| framework | training samples/s |")
+    print("| --- | ---: |")
+    med = {name: float(np.median(r)) for name, r in results.items()}
+    for name, r in med.items():
+        print(f"| {name} | {r:.0f} |")
+    if len(med) == 2:
+        k, t = med.values()
+        print(f"Keras / PyTorch: {k / t:.2f}x")
+    return med
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The shipped checkpoint: hash check, loading, evaluation interface, TF/JAX agreement."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from pose_lab import pretrained
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "pose2d-synthetic"
+
+
+def _probe_images():
+    return np.random.default_rng(0).uniform(0, 255, (2, 128, 96, 3)).astype("float32")
+
+
+def test_registry_file_exists_is_small_and_hash_matches():
+    total = sum(p.stat().st_size for p in pretrained.WEIGHTS_DIR.glob("*.weights.h5"))
+    assert total <= 8_000_000, f"shipped weights take {total / 1e6:.1f} MB, the budget is 8 MB"
+    path = pretrained.weights_path(NAME)
+    assert path.is_file()
+    assert pretrained.sha256(path) == pretrained.MODELS[NAME]["sha256"]
+
+
+def test_load_gives_a_heatmap_network_that_finds_a_rendered_person():
+    from pose_lab.data.synthetic import render_crops
+    from pose_lab.evaluation.keypoints2d import predict_keypoints
+    from pose_lab.metrics import pck_2d
+
+    net = pretrained.load(NAME)
+    assert isinstance(net, keras.Model)
+    assert net.input_shape == (None, 128, 96, 3) and net.output_shape == (None, 32, 24, 17)
+    # a held-out subject rendered as 128x128 crops, cut to 128x96 around the centre
+    d = render_crops(16, size=128, seed=11, subjects=("S9", "S11"), fill=(0.65, 0.7), jitter=0.0)
+    images = d["images"][:, :, 16:112].astype("float32")
+    kp = d["keypoints"].copy()
+    kp[..., 0] -= 16
+    pred, _ = predict_keypoints(net, images, decode="dark")
+    assert pck_2d(pred[..., :2], kp, 128.0, threshold=0.1) > 0.6  # a random network scores ~0.02
+
+
+def test_a_changed_or_missing_file_is_refused(tmp_path):
+    src = pretrained.weights_path(NAME)
+    bad = tmp_path / src.name
+    shutil.copy(src, bad)
+    with open(bad, "r+b") as f:
+        f.seek(bad.stat().st_size // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ValueError, match="SHA-256"):
+        pretrained.load(NAME, weights_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "nowhere")):
+        pretrained.load(NAME, weights_dir=tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="available"):
+        pretrained.load("pose3d-imaginary")
+
+
+_OTHER = """
+import sys, numpy as np
+from pose_lab import pretrained
+x = np.random.default_rng(0).uniform(0, 255, (2, 128, 96, 3)).astype("float32")
+np.save(sys.argv[1], np.asarray(pretrained.load("pose2d-synthetic").predict(x, verbose=0)))
+"""
+
+
+def test_outputs_agree_between_tensorflow_and_jax(tmp_path):
+    mine = np.asarray(pretrained.load(NAME).predict(_probe_images(), verbose=0))
+    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
+    env = dict(os.environ, KERAS_BACKEND=other, TF_CPP_MIN_LOG_LEVEL="3")
+    out = tmp_path / "other.npy"
+    subprocess.run([sys.executable, "-c", _OTHER, str(out)], check=True, env=env, cwd=ROOT, timeout=300)
+    np.testing.assert_allclose(np.load(out), mine, atol=1e-4)
