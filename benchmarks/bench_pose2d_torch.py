@@ -74,11 +74,42 @@ def _torch_model(torch, widths=(16, 32, 64, 128), head=64, joints=17):  # pragma
     return Net()
 
 
+def _torch_worker(steps):  # pragma: no cover - optional reference
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    bs = 64
+    rng = np.random.default_rng(0)
+    tx = torch.from_numpy(rng.uniform(0, 255, (bs, 3, 128, 96)).astype("float32"))
+    thm = torch.from_numpy(rng.uniform(0, 1, (bs, 17, 32, 24)).astype("float32"))
+    tw = torch.ones(bs, 17, 1, 1)
+    tnet = _torch_model(torch)
+    opt = torch.optim.Adam(tnet.parameters(), 1e-3)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = 0.5 * ((tw * (tnet(tx) - thm)) ** 2).mean()
+        loss.backward()
+        opt.step()
+
+    for _ in range(2):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    print(steps * bs / (time.perf_counter() - t), torch.__version__, sum(p.numel() for p in tnet.parameters()))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.torch_worker:  # pragma: no cover - optional reference, run in its own process
+        return _torch_worker(args.steps)
 
     import keras
     import numpy as np
@@ -109,43 +140,26 @@ def main(argv=None):
         return steps * bs / (time.perf_counter() - t)
 
     cases = [(f"Keras {keras.__version__} / {keras.backend.backend()}, fit", keras_rate)]
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    # PyTorch runs in its own process: importing torch next to TensorFlow can crash (both ship their
+    # own OpenMP / protobuf); each round starts the worker, which times `steps` steps after a warm-up.
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("torch") is None:
         print("PyTorch is not installed: timing Keras only (pip install torch for the replica)")
-    if torch is not None:  # pragma: no cover - optional reference
-        torch.set_num_threads(2)
-        torch.manual_seed(0)
-        tnet = _torch_model(torch)
-        opt = torch.optim.Adam(tnet.parameters(), 1e-3)
-        tx = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
-        thm = torch.from_numpy(hm).permute(0, 3, 1, 2).contiguous()
-        tw = torch.from_numpy(w)[:, :, None, None]
-        n_keras = net.count_params()
-        n_torch = sum(p.numel() for p in tnet.parameters())
-        print(f"parameters: Keras {n_keras:,}, PyTorch replica {n_torch:,}")
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            loss = 0.5 * ((tw * (tnet(tx) - thm)) ** 2).mean()
-            loss.backward()
-            opt.step()
-
-        for _ in range(2):
-            step()
-
+    else:  # pragma: no cover - optional reference
         def torch_rate():
-            t = time.perf_counter()
-            for _ in range(steps):
-                step()
-            return steps * bs / (time.perf_counter() - t)
+            out = subprocess.run([sys.executable, __file__, "--torch-worker", "--steps", str(steps)],
+                                 check=True, capture_output=True, text=True).stdout.split()
+            torch_rate.version = out[1]
+            return float(out[0])
 
-        cases.append((f"PyTorch {torch.__version__}, eager loop, 2 threads", torch_rate))
+        cases.append(("PyTorch replica, eager loop, 2 threads", torch_rate))
     results = {name: [] for name, _ in cases}
     for _ in range(rounds):
         for name, fn in cases:
             results[name].append(fn())
+    print(f"parameters: Keras {net.count_params():,}")
     print(f"notebook 02's network, batch {bs}, {steps} steps per round, median of {rounds} interleaved rounds, "
           f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print("| framework | training samples/s |")
