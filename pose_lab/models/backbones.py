@@ -175,6 +175,28 @@ def basic_block(x, filters, stride, name, suffixes=("1", "2"), **conv_kwargs):
     return layers.ReLU(name=f"{name}_out")(y)
 
 
+def _check_stages(widths, blocks):
+    """Four positive stage widths and block counts, as int tuples."""
+    widths = tuple(int(w) for w in widths)
+    blocks = tuple(int(b) for b in blocks)
+    if len(widths) != 4 or len(blocks) != 4 or min(widths) < 1 or min(blocks) < 1:
+        raise ValueError(
+            f"widths and blocks must each have 4 positive entries (one per stage), got {widths} and {blocks}"
+        )
+    return widths, blocks
+
+
+def _stages(x, widths, blocks, block):
+    """Four stages of ``block(x, filters, stride, name)`` (strides 1, 2, 2, 2) -> the feature dict."""
+    outputs = {}
+    for stage, (key, width, n) in enumerate(zip(FEATURE_KEYS, widths, blocks)):
+        for b in range(n):
+            stride = 2 if (stage > 0 and b == 0) else 1
+            x = block(x, width, stride, f"stage{stage + 1}_block{b + 1}")
+        outputs[key] = x
+    return outputs
+
+
 def small_resnet_backbone(
     input_shape=(128, 96, 3),
     widths=(32, 64, 128, 256),
@@ -206,24 +228,14 @@ def small_resnet_backbone(
         (None, 4, 3, 128)
     """
     shape = _check_input_shape(input_shape)
-    widths = tuple(int(w) for w in widths)
-    blocks = tuple(int(b) for b in blocks)
-    if len(widths) != 4 or len(blocks) != 4 or min(widths) < 1 or min(blocks) < 1:
-        raise ValueError(
-            f"widths and blocks must each have 4 positive entries (one per stage), got {widths} and {blocks}"
-        )
+    widths, blocks = _check_stages(widths, blocks)
     stem_width = int(stem_width or widths[0])
     inputs = keras.Input(shape, name="image")
     x = ImagePreprocessing("symmetric", input_scale, name="preprocess")(inputs)
     x = conv_bn_relu(x, stem_width, 3, 2, "stem1")
     x = conv_bn_relu(x, stem_width, 3, 1, "stem2")
     x = layers.MaxPooling2D(2, name="stem_pool")(x)
-    outputs = {}
-    for stage, (key, width, n) in enumerate(zip(FEATURE_KEYS, widths, blocks)):
-        for b in range(n):
-            stride = 2 if (stage > 0 and b == 0) else 1
-            x = basic_block(x, width, stride, f"stage{stage + 1}_block{b + 1}")
-        outputs[key] = x
+    outputs = _stages(x, widths, blocks, basic_block)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -280,12 +292,7 @@ def mobile_backbone(
         (None, 32, 24, 24)
     """
     shape = _check_input_shape(input_shape)
-    widths = tuple(int(w) for w in widths)
-    blocks = tuple(int(b) for b in blocks)
-    if len(widths) != 4 or len(blocks) != 4 or min(widths) < 1 or min(blocks) < 1:
-        raise ValueError(
-            f"widths and blocks must each have 4 positive entries (one per stage), got {widths} and {blocks}"
-        )
+    widths, blocks = _check_stages(widths, blocks)
     if float(expansion) <= 0:
         raise ValueError(f"expansion must be > 0, got {expansion!r}")
     inputs = keras.Input(shape, name="image")
@@ -294,12 +301,7 @@ def mobile_backbone(
     x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="stem_bn")(x)
     x = layers.ReLU(6.0, name="stem_relu")(x)
     x = inverted_residual(x, int(stem_width), 2, 1, "stem_block")
-    outputs = {}
-    for stage, (key, width, n) in enumerate(zip(FEATURE_KEYS, widths, blocks)):
-        for b in range(n):
-            stride = 2 if (stage > 0 and b == 0) else 1
-            x = inverted_residual(x, width, stride, expansion, f"stage{stage + 1}_block{b + 1}")
-        outputs[key] = x
+    outputs = _stages(x, widths, blocks, lambda y, w, st, nm: inverted_residual(y, w, st, expansion, nm))
     return keras.Model(inputs, outputs, name=name)
 
 

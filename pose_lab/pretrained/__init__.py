@@ -34,6 +34,8 @@ WEIGHTS_DIR = Path(__file__).resolve().parent
 MODELS = {
     "pose2d-synthetic": {
         "builder": build_heatmap_model,
+        # written out, not taken from training.keypoints2d.STREAM_RECIPE: the weights file is frozen
+        # with this architecture (and pretrained sits below training), so a recipe change must not alter it
         "config": {
             "backbone": "small",
             "input_shape": (128, 96, 3),

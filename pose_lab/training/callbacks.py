@@ -279,7 +279,6 @@ class TimeLimit(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._last = self.clock()
         self._next_mark = 0
-        self._evaluated_at_end = False
 
     def _tick(self):
         now = self.clock()
@@ -309,9 +308,7 @@ class TimeLimit(keras.callbacks.Callback):
         self._last = self.clock()  # time between epochs (validation, checkpoints) is not counted
 
     def on_train_end(self, logs=None):
-        if not self._evaluated_at_end:
-            self._evaluated_at_end = True
-            self._run_evaluation()
+        self._run_evaluation()
 
 
 def _clock_text(seconds: float) -> str:

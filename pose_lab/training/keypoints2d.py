@@ -77,19 +77,12 @@ SYNTHETIC_RECIPE = {
 #: Validation keeps the definition of :data:`SYNTHETIC_RECIPE` (200 images of
 #: S9/S11, seed 123), so old and new numbers compare.
 STREAM_RECIPE = {
+    **{k: SYNTHETIC_RECIPE[k] for k in ("input_shape", "sigma", "batch_size", "peak_learning_rate",
+                                        "warmup_steps", "image_size", "val_images", "val_seed",
+                                        "val_subjects", "decode")},
     "model": dict(SYNTHETIC_RECIPE["model"]),
-    "input_shape": (128, 96, 3),
-    "sigma": 2.0,
-    "batch_size": 64,
-    "peak_learning_rate": 5e-3,
-    "warmup_steps": 300,
     "minutes": 15.0,
     "seed": 0,
-    "image_size": (256, 256),
-    "val_images": 200,
-    "val_seed": 123,
-    "val_subjects": ("S9", "S11"),
-    "decode": "dark",
 }
 
 

@@ -15,9 +15,10 @@ Why a ``PyDataset`` and not ``tf.data``: the renderer is NumPy, so a
 ``tf.data`` source would be a ``py_function`` holding the GIL anyway; a
 ``PyDataset`` feeds ``fit()`` under TensorFlow, JAX and PyTorch alike, and its
 ``workers`` render the next batches in threads while the model trains (NumPy
-releases the GIL in its array loops). On two cores one worker thread is enough:
-rendering a batch takes a fraction of the time a training step takes (see
-``benchmarks/bench_pipeline.py``).
+releases the GIL in its array loops). On two cores rendering takes about a
+third of the CPU while the recipe network trains (about 300 persons/s on one
+thread against 136-160 samples/s of training fed by two worker threads; see
+``benchmarks/bench_pipeline.py --stream-only``).
 
 Reproducibility: batch ``i`` of epoch ``e`` is rendered from
 ``numpy.random.SeedSequence([seed, e, i])``, so the same seed gives the same
