@@ -186,3 +186,26 @@ def test_left_right_swaps_closed_forms():
     off = target[..., :2].copy()
     off[:, 5, 0] -= 500.0  # further from the right side than from its own place
     assert left_right_swaps(off, target, 100.0)["swap_rate"] == 0.0
+
+
+def test_fit_for_minutes_probe_leaves_the_stream_and_stops_at_the_budget():
+    from pose_lab.models.keypoints2d import build_heatmap_model
+    from pose_lab.training.keypoints2d import fit_for_minutes, measure_training_rate
+
+    net = build_heatmap_model("small", (64, 64, 3), backbone_kwargs={"widths": (8, 8, 8, 8)}, head_filters=8,
+                              head_layers=3, skip_connections=True)
+    stream = _stream(seed=2, batch_size=4, steps_per_epoch=3, input_size=(64, 64))
+    before = [w.copy() for w in net.get_weights()]
+    rate, seconds = measure_training_rate(net, stream, steps=2, warmup_steps=1)
+    assert rate > 0 and seconds > 0
+    assert stream.epoch == 0  # the probe does not consume the stream
+    for a, b in zip(before, net.get_weights()):
+        np.testing.assert_array_equal(a, b)  # nor train the network
+    trainer, limit, info = fit_for_minutes(net, stream, 0.5, warmup_steps=2, probe_steps=2, progress=False,
+                                           evaluate=lambda m: {"ok": 1.0})
+    step_seconds = 1.0 / info["steps_per_second"]
+    budget = 0.5 * 60 - info["probe_seconds"]
+    assert budget - 1e-6 <= limit.trained_seconds <= budget + 5 * step_seconds + 5.0
+    assert limit.steps >= 1 and info["planned_steps"] >= 2
+    assert limit.curve[-1]["ok"] == 1.0 and limit.curve[-1]["steps"] == limit.steps
+    assert trainer.network is net
