@@ -177,17 +177,27 @@ def data_dir() -> Path:
 
 
 def shared_data_dir() -> Path | None:
-    """The project's ``../shared/data`` real samples (course development only), or ``None``.
+    """The folder of real data samples, or ``None`` when none is found.
 
-    Tests and notebooks that use it skip or fall back when it is absent.
+    It holds ``coco_val2017_mini/`` (28 COCO val2017 images with their official
+    keypoint annotations) and ``cmu_mocap/`` (three CMU BVH clips). Looked up in
+    this order: ``$POSE_LAB_SHARED_DATA``; ``data/samples/real`` in the
+    repository checkout (committed with the kit, licences in its ``LICENSE.md``);
+    ``data/samples/real`` under :func:`data_dir` (where
+    :func:`pose_lab.data.samples.real_samples_dir` downloads them outside a
+    checkout, e.g. in Colab); the course's ``../shared/data``.
+    Tests and notebooks that use it skip, loudly, when it is absent.
     """
     env = os.environ.get("POSE_LAB_SHARED_DATA")
     candidates = [Path(env)] if env else []
     root = repo_root()
     if root is not None:
+        candidates.append(root / "data" / "samples" / "real")
+    candidates.append(data_dir() / "samples" / "real")
+    if root is not None:
         candidates.append(root.parent / "shared" / "data")
     for c in candidates:
-        if c.is_dir():
+        if (c / "coco_val2017_mini").is_dir() or (c / "cmu_mocap").is_dir():
             return c.resolve()
     return None
 
