@@ -40,6 +40,7 @@ __all__ = [
     "shared_data_dir",
     "repo_root",
     "describe",
+    "progress",
 ]
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -200,6 +201,84 @@ def shared_data_dir() -> Path | None:
         if (c / "coco_val2017_mini").is_dir() or (c / "cmu_mocap").is_dir():
             return c.resolve()
     return None
+
+
+class _Progress:
+    """What :func:`progress` returns: ``update(n)`` after each piece of work, ``close()`` at the end."""
+
+    def __init__(self, total, label, enabled, interactive, stream=None):
+        import time
+
+        self.total, self.label, self.done = int(total), label, 0
+        self.enabled = bool(enabled) and self.total > 0
+        self.interactive = interactive
+        self.stream = stream if stream is not None else sys.stdout
+        self._clock = time.perf_counter
+        self._start = self._last = self._clock()
+        self._closed = False
+
+    def _line(self) -> str:
+        elapsed = self._clock() - self._start
+        frac = self.done / self.total
+        eta = elapsed * (1 - frac) / frac if 0 < frac < 1 else 0.0
+        width = 24
+        bar = "#" * int(round(width * frac)) + "." * (width - int(round(width * frac)))
+        tail = f"{elapsed:.0f} s" if frac >= 1 else f"{elapsed:.0f} s, ETA {eta:.0f} s"
+        return f"{self.label}: [{bar}] {self.done}/{self.total} ({tail})"
+
+    def update(self, n=1):
+        self.done = min(self.done + int(n), self.total)
+        if not self.enabled or self._closed:
+            return
+        if self.done >= self.total:
+            self.close()
+        elif self.interactive and self._clock() - self._last >= 0.5:
+            self._last = self._clock()
+            self.stream.write("\r" + self._line())
+            self.stream.flush()
+
+    def close(self):
+        """Print the final line (also when stopped early); idempotent."""
+        if not self.enabled or self._closed:
+            return
+        self._closed = True
+        self.stream.write(("\r" if self.interactive else "") + self._line() + "\n")
+        self.stream.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def _interactive() -> bool:
+    if "ipykernel" in sys.modules:
+        return True
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def progress(total, label: str, enabled=True):
+    """One progress display for long work, in a notebook, a terminal and a CI log.
+
+    A one-line bar with elapsed time and ETA that redraws itself (twice a
+    second at most) in a notebook or a terminal, and prints a single summary
+    line when the output is a log file or a pipe (CI), so logs stay readable.
+    Pure Python: data code that uses it imports no Keras or TensorFlow.
+    ``enabled=False`` (a function's ``progress=False``) makes it silent.
+
+    Example::
+
+        with runtime.progress(n, "rendering crops") as bar:
+            for chunk in chunks:
+                ...
+                bar.update(len(chunk))
+    """
+    return _Progress(total, label, bool(enabled), _interactive())
 
 
 def describe(print_fn=print) -> str:

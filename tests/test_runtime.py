@@ -59,3 +59,37 @@ def test_strategy_and_precision():
     else:
         assert strategy is None
     assert runtime.set_mixed_precision(False) == "float32"
+
+
+def test_progress_one_line_in_logs_live_bar_in_notebooks_silent_when_asked():
+    import io
+
+    from pose_lab.runtime import _Progress
+
+    ticks = iter(range(0, 1000))
+
+    def make(interactive, enabled=True):
+        out = io.StringIO()
+        bar = _Progress(10, "work", enabled, interactive, stream=out)
+        bar._clock = lambda: float(next(ticks))  # one second per reading: every update redraws
+        bar._start = bar._last = bar._clock()
+        return bar, out
+
+    bar, log = make(interactive=False)
+    for _ in range(10):
+        bar.update()
+    bar.close()
+    assert log.getvalue().count("\n") == 1 and log.getvalue().startswith("work: [") and "10/10" in log.getvalue()
+    assert "\r" not in log.getvalue()
+
+    bar, live = make(interactive=True)
+    for _ in range(4):
+        bar.update()
+    assert live.getvalue().count("\r") == 4 and "\n" not in live.getvalue() and "4/10" in live.getvalue()
+    bar.close()  # stopped early: the last line says how far it got and ends the line
+    assert live.getvalue().endswith("4/10 (" + live.getvalue().rsplit("(", 1)[1]) and live.getvalue().endswith("\n")
+
+    bar, quiet = make(interactive=True, enabled=False)
+    bar.update(10)
+    bar.close()
+    assert quiet.getvalue() == ""

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pose_lab import runtime
 from pose_lab.skeletons import H36M17
 
 from .appearance import _backgrounds, _part_colors, _sample_colors
@@ -394,7 +395,7 @@ def _world_to_cam_view(joints_w, rng, head_rot=None, elev=(-0.15, 0.5), roll=(-0
 # public API
 # --------------------------------------------------------------------------
 def render_crops(n, size=128, seed=0, *, poses=None, subjects=TRAIN_SUBJECTS, actions=None,
-                 batch_size=128, fill=(0.6, 0.85), jitter=0.08):
+                 batch_size=128, fill=(0.6, 0.85), jitter=0.08, progress="auto"):
     """Render ``n`` person-centred crops of a random mannequin.
 
     Each crop shows one person seen by a random camera (any heading, elevation
@@ -420,6 +421,8 @@ def render_crops(n, size=128, seed=0, *, poses=None, subjects=TRAIN_SUBJECTS, ac
             stream: keep it fixed for reproducibility).
         fill: range of the person's larger extent as a fraction of ``size``.
         jitter: centre jitter as a fraction of ``size``.
+        progress: show a progress bar (:func:`pose_lab.runtime.progress`);
+            ``"auto"`` shows it from 5,000 crops on, ``False`` is silent.
 
     Returns:
         dict with ``images`` (n, size, size, 3) uint8; ``keypoints`` (n, 17, 3)
@@ -468,7 +471,10 @@ def render_crops(n, size=128, seed=0, *, poses=None, subjects=TRAIN_SUBJECTS, ac
     if acts is not None:
         res["actions"] = acts
     canvas = _Canvas(min(batch_size, n), size, size)
+    show = n >= 5000 if progress == "auto" else bool(progress)
+    bar = runtime.progress(n, f"rendering {n} crops of {size}x{size}", enabled=show)
     for start in range(0, n, batch_size):
+        bar.update(start - bar.done)
         m = min(batch_size, n - start)
         sl = slice(start, start + m)
         hw = None if head_all is None else head_all[sl]
@@ -502,6 +508,7 @@ def render_crops(n, size=128, seed=0, *, poses=None, subjects=TRAIN_SUBJECTS, ac
         res["center"][sl] = c
         res["R"][sl] = R
         res["T"][sl] = T
+    bar.update(n - bar.done)
     return res
 
 
