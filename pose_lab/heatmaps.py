@@ -196,7 +196,9 @@ def decode_heatmaps(heatmaps, method="quarter", blur=1.0):
     Returns:
         ``(coords, maxvals)``: ``(..., J, 2)`` float32 ``(x, y)`` in heatmap
         pixels (multiply by the stride for input pixels) and ``(..., J)``
-        float32 peak values (of the unsmoothed heatmaps).
+        float32 peak values (of the unsmoothed heatmaps). NaN cells rank
+        below every number (``np.argmax`` would pick the first NaN); a map
+        that is NaN everywhere gives a NaN peak value.
     """
     if method not in DECODE_METHODS:
         raise ValueError(f"decode_heatmaps: method must be one of {DECODE_METHODS}, got {method!r}")
@@ -205,9 +207,12 @@ def decode_heatmaps(heatmaps, method="quarter", blur=1.0):
         raise ValueError(f"heatmaps must have shape (..., h, w, J), got {hm.shape}")
     h, w, J = hm.shape[-3:]
     lead = hm.shape[:-3]
-    flat = np.moveaxis(hm, -1, -3).reshape(-1, h * w)  # (N*J, h*w)
+    raw = np.moveaxis(hm, -1, -3).reshape(-1, h * w)  # (N*J, h*w)
+    # NaN cells (a diverged network) must not win the argmax, as np.argmax lets them:
+    # they rank below every number; a map that is all NaN reports a NaN peak value.
+    flat = _nan_to_lowest(raw)
     idx = np.argmax(flat, axis=1)
-    maxvals = flat[np.arange(flat.shape[0]), idx]
+    maxvals = raw[np.arange(raw.shape[0]), idx]
     ys, xs = np.divmod(idx, w)
     rows = np.arange(flat.shape[0])
     fx = xs.astype(np.float32)
@@ -225,9 +230,16 @@ def decode_heatmaps(heatmaps, method="quarter", blur=1.0):
     dy = np.sign(_val(yd, xs) - _val(yu, xs))
     fy = fy + np.where(ok_y, 0.25 * dy, 0.0)
     if method == "dark":
-        fx, fy = _dark_refine(flat.reshape(-1, h, w), xs, ys, fx, fy, blur)
+        fx, fy = _dark_refine(np.nan_to_num(raw, nan=0.0, neginf=0.0, posinf=0.0).reshape(-1, h, w),
+                              xs, ys, fx, fy, blur)
     coords = np.stack([fx, fy], axis=-1).astype(np.float32).reshape(lead + (J, 2))
     return coords, maxvals.astype(np.float32).reshape(lead + (J,))
+
+
+def _nan_to_lowest(x: np.ndarray) -> np.ndarray:
+    """NaN and -inf -> the lowest float32, +inf -> the highest: ordered, and differences stay finite."""
+    lo, hi = np.finfo(np.float32).min, np.finfo(np.float32).max
+    return np.nan_to_num(x, nan=lo, neginf=lo, posinf=hi)
 
 
 def _dark_refine(maps, xs, ys, fx, fy, blur):
@@ -287,9 +299,11 @@ def decode_heatmaps_ops(heatmaps):
     h, w, J = shape[1], shape[2], shape[3]
     if h is None or w is None or J is None:
         raise ValueError(f"decode_heatmaps_ops needs static (h, w, J), got {shape}")
-    flat = ops.reshape(ops.transpose(hm, (0, 3, 1, 2)), (-1, J, h * w))  # (B, J, hw)
+    raw = ops.reshape(ops.transpose(hm, (0, 3, 1, 2)), (-1, J, h * w))  # (B, J, hw)
+    lowest = float(np.finfo(np.float32).min)
+    flat = ops.where(ops.isnan(raw), lowest, ops.clip(raw, lowest, -lowest))  # NaN never wins the argmax
     idx = ops.argmax(flat, axis=-1)  # (B, J)
-    maxvals = ops.max(flat, axis=-1)
+    maxvals = ops.squeeze(ops.take_along_axis(raw, ops.cast(idx, "int32")[..., None], axis=-1), -1)
     ys = idx // w
     xs = idx - ys * w
 

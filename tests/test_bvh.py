@@ -364,3 +364,24 @@ def test_not_a_cmu_skeleton_is_a_clear_error(tmp_path):
     clip = load_bvh(write(tmp_path, GOOD))
     with pytest.raises(ValueError, match="not a CMU skeleton"):
         clip.to_h36m17()
+
+
+def test_motion_with_wrong_column_count_names_file(tmp_path):
+    """A motion array (not only a MOTION line) with too few columns: the file and expected shape, not an IndexError."""
+    path = tmp_path / "arm.bvh"
+    text = ARM
+    for key, value in {"a0": 10, "a1": 20, "b0": 30, "b1": 40, "c0": 50, "c1": 60}.items():
+        text = text.replace("{" + key + "}", str(value))
+    path.write_text(text)
+    clip = load_bvh(path)
+    with pytest.raises(ValueError, match=rf"arm\.bvh: motion must have shape \(T, {clip.motion.shape[1]}\)"):
+        clip.forward_kinematics(clip.motion[:, :-2])
+    bad = clip.motion.copy()
+    bad[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"arm\.bvh: motion frame 1, column 0"):
+        clip.forward_kinematics(bad)
+    lines = text.rstrip("\n").split("\n")
+    lines[-1] = " ".join(lines[-1].split()[:-1])  # the last frame line loses a column
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"arm\.bvh:{len(lines)}: frame \d+ has \d+ values, expected"):
+        load_bvh(path)

@@ -220,3 +220,71 @@ def test_written_file_is_valid_for_pycocotools(tmp_path):
     assert files == sorted(im["file_name"] for im in data["images"])
     # no temporary folders left behind
     assert sorted(p.name for p in tmp_path.iterdir()) == ["annotations", "train"]
+
+
+# -- faults (issue 12) ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d["images"][0].pop("id"), r"images\[0\] has no 'id'"),
+    (lambda d: d["images"][0].update(id=[1]), r"images\[0\]: field 'id' must be an integer, got \[1\]"),
+    (lambda d: d["images"][0].update(width=None), r"image id 1: field 'width' must be a positive integer"),
+    (lambda d: d["annotations"][0].update(iscrowd="no"), r"annotation id 10: field 'iscrowd' must be 0 or 1, got 'no'"),
+    (lambda d: d["annotations"][0].update(num_keypoints=5),
+     r"annotation id 10: field 'num_keypoints' is 5 but 2 keypoints have v > 0"),
+    (lambda d: d["annotations"][0].update(id=[10]), r"annotations\[0\]: field 'id' must be an integer"),
+    (lambda d: d["annotations"][0].update(image_id=[1]), r"annotation id 10: image_id \[1\] is not among"),
+])
+def test_malformed_fields_name_the_id_and_field(edit, match):
+    d = _mini()
+    edit(d)
+    with pytest.raises(ValueError, match=match):
+        load_coco_keypoints(d)
+
+
+def test_writer_keeps_json_and_images_in_step(tmp_path, monkeypatch):
+    import os
+
+    from pose_lab.data.synthetic import coco_writer, write_coco_dataset
+
+    ann = write_coco_dataset(tmp_path, 2, split="val", seed=1, image_size=(48, 48), image_format="png")
+    before = json.loads(ann.read_text())
+    before_files = {p.name: p.read_bytes() for p in (tmp_path / "val").iterdir()}
+    real_replace = os.replace
+
+    def fail_on_json(src, dst):  # the new JSON's move into place fails (disk full, killed...)
+        new_json = os.fspath(src).endswith(os.path.join("annotations", "person_keypoints_val.json"))
+        if os.fspath(dst) == os.fspath(ann) and ".tmp_val_" in os.fspath(src) and new_json:
+            raise OSError("injected failure")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_on_json)
+    with pytest.raises(OSError, match="injected"):
+        write_coco_dataset(tmp_path, 3, split="val", seed=2, image_size=(48, 48), image_format="png")
+    monkeypatch.setattr(os, "replace", real_replace)
+    # the previous dataset, whole: its JSON and its images (not the new images beside the old JSON)
+    assert json.loads(ann.read_text()) == before
+    assert {p.name: p.read_bytes() for p in (tmp_path / "val").iterdir()} == before_files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotations", "val"]
+
+    calls = {"n": 0}
+    real_save = coco_writer._save_image
+
+    def fail_mid_images(*args):  # a crash while rendering/writing the images
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_save(*args)
+
+    monkeypatch.setattr(coco_writer, "_save_image", fail_mid_images)
+    with pytest.raises(KeyboardInterrupt):
+        write_coco_dataset(tmp_path, 3, split="val", seed=2, image_size=(48, 48), image_format="png")
+    assert json.loads(ann.read_text()) == before
+    assert {p.name: p.read_bytes() for p in (tmp_path / "val").iterdir()} == before_files
+
+
+@pytest.mark.parametrize("n", [-3, 0, 2.5])
+def test_writer_rejects_bad_image_counts(tmp_path, n):
+    from pose_lab.data.synthetic import write_coco_dataset
+
+    with pytest.raises(ValueError, match="num_images"):
+        write_coco_dataset(tmp_path / "out", n)
+    assert not (tmp_path / "out").exists()

@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import io
 import threading
+import urllib.error
 import zipfile
 from pathlib import Path
 
@@ -22,6 +23,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     files: dict = {}
     log: list = []
     honour_range = True
+    drop_after = None  # bytes of the body sent before the connection is cut (the rest announced)
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         data = self.files.get(self.path)
@@ -45,7 +47,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = data[start:]
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if self.drop_after is not None:  # announce everything, send a part, hang up
+            body = body[: self.drop_after]
+            type(self).drop_after = None  # only the first request is cut
+            self.close_connection = True
         self.wfile.write(body)
+        self.wfile.flush()
         type(self).sent = getattr(type(self), "sent", 0) + len(body)
 
     def log_message(self, *args):  # keep pytest output clean
@@ -54,7 +61,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    handler = type("Handler", (_Handler,), {"files": {}, "log": [], "honour_range": True, "sent": 0})
+    handler = type("Handler", (_Handler,), {"files": {}, "log": [], "honour_range": True, "sent": 0,
+                                            "drop_after": None})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -209,3 +217,83 @@ def test_registry_is_consistent():
             assert res.url.startswith(("http://", "https://"))
             assert res.sha256 is None or len(res.sha256) == 64
             assert res.sha256 is not None or "unknown" in res.note  # an unknown checksum says so
+
+
+# -- faults (issue 12): a dropped connection, a stale .part, a junk archive, errors that name the URL ----------
+@pytest.mark.parametrize("known", [True, False], ids=["size+sha-known", "nothing-known"])
+def test_dropped_connection_keeps_part_and_resumes(server, tmp_path, known):
+    server.files["/f.bin"] = PAYLOAD
+    server.drop_after = 150_000
+    kwargs = {"sha256": sha(PAYLOAD), "size": len(PAYLOAD)} if known else {}
+    with pytest.raises(dl.DownloadError, match=r"150000 of 1024004 bytes") as info:
+        dl.download(server.base + "/f.bin", tmp_path / "f.bin", chunk_size=4096, quiet=True, **kwargs)
+    assert isinstance(info.value, ConnectionError) and server.base + "/f.bin" in str(info.value)
+    assert (info.value.received, info.value.expected) == (150_000, len(PAYLOAD))
+    part = tmp_path / "f.bin.part"
+    assert part.read_bytes() == PAYLOAD[:150_000]  # the good bytes stay for the next run
+    assert not (tmp_path / "f.bin").exists()
+    out = dl.download(server.base + "/f.bin", tmp_path / "f.bin", quiet=True, **kwargs)
+    assert sha(out.read_bytes()) == sha(PAYLOAD)
+    assert server.log[-1] == ("/f.bin", "bytes=150000-")  # resumed, not restarted
+    assert not part.exists()
+
+
+def test_dropped_connection_is_a_cli_error_not_a_crash(server, tmp_path, monkeypatch, capsys):
+    archive = _zip({"top/131/131_01.bvh": TINY_BVH * 50})
+    server.files["/cmu.zip"] = archive
+    server.drop_after = 100
+    res = dl.Resource(server.base + "/cmu.zip", "cmu.zip", extract_to=".", strip_components=1, note="unknown")
+    monkeypatch.setitem(dl.DATASETS, "cmu", ("cmu", [res], {}))
+    assert dl.main(["cmu", "--dest", str(tmp_path)]) == 1
+    assert "run again to resume" in capsys.readouterr().err
+    assert (tmp_path / "cmu.zip.part").stat().st_size == 100
+    assert dl.main(["cmu", "--dest", str(tmp_path)]) == 0
+    assert (tmp_path / "131/131_01.bvh").read_bytes() == TINY_BVH * 50
+
+
+def test_stale_part_is_not_accepted_on_416(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    # A .part from another (larger) version of the file, sizes and checksum unknown: the server
+    # answers 416 to "bytes=<len>-"; that does not make the .part whole.
+    (tmp_path / "f.bin.part").write_bytes(PAYLOAD + b"stale trailing bytes")
+    out = dl.download(server.base + "/f.bin", tmp_path / "f.bin", quiet=True)
+    assert out.read_bytes() == PAYLOAD
+    assert server.log == [("/f.bin", f"bytes={len(PAYLOAD) + 20}-"), ("/f.bin", None)]
+
+
+def test_junk_archive_never_takes_its_final_name(server, tmp_path):
+    page = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>" * 10
+    server.files["/a.zip"] = page
+    with pytest.raises(dl.ChecksumError, match=r"a\.zip.*not a \.zip archive.*DOCTYPE") as info:
+        dl.download(server.base + "/a.zip", tmp_path / "a.zip", quiet=True)
+    assert server.base + "/a.zip" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+    # A junk archive already under its final name (older kit versions): fetch deletes it and says so.
+    (tmp_path / "c.zip").write_bytes(page)
+    res = dl.Resource(server.base + "/c.zip", "c.zip", extract_to=".", note="unknown")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(dl.DATASETS, "cmu", ("cmu", [res], {}))
+        with pytest.raises(dl.ChecksumError, match=r"c\.zip.*not a zip archive"):
+            dl.fetch("cmu", tmp_path, quiet=True)
+    assert not (tmp_path / "c.zip").exists()
+    with pytest.raises(ValueError, match=r"not a zip archive"):
+        (tmp_path / "d.zip").write_bytes(page)
+        dl.extract(tmp_path / "d.zip", tmp_path / "out")
+
+
+def test_http_errors_name_url_and_file(server, tmp_path):
+    with pytest.raises(urllib.error.HTTPError, match=r"404.*/missing\.zip.*m\.zip") as info:
+        dl.download(server.base + "/missing.zip", tmp_path / "m.zip", quiet=True)
+    assert info.value.code == 404
+    # Nobody listening: a DownloadError (ConnectionError and URLError) naming the URL.
+    url = server.base.rsplit(":", 1)[0] + ":9/x.bin"  # the discard port: refused
+    with pytest.raises(dl.DownloadError, match=r":9/x\.bin"):
+        dl.download(url, tmp_path / "x.bin", timeout=2, quiet=True)
+
+
+def test_chunk_size_must_be_positive(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    (tmp_path / "f.bin.part").write_bytes(PAYLOAD[:10])
+    with pytest.raises(ValueError, match="chunk_size"):
+        dl.download(server.base + "/f.bin", tmp_path / "f.bin", chunk_size=0, quiet=True)
+    assert (tmp_path / "f.bin.part").read_bytes() == PAYLOAD[:10]

@@ -266,3 +266,107 @@ def test_custom_cameras_and_unknown_subject(tmp_path, files):
     d = load_h36m(p, cameras=h36m_rig("S2"))
     assert len(d.positions_2d["S2"]["Walking"]) == 4
     assert d.subjects == ["S2"] and d.split("train") == []
+
+
+# --------------------------------------------------------------------------- faults (issue 12)
+class _Payload:
+    """Unpickling this creates a directory: a stand-in for any code a pickle can run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_pickle_renamed_npz_is_refused_before_anything_runs(tmp_path):
+    import pickle
+
+    marker = tmp_path / "ran"
+    bad = tmp_path / "data_3d_h36m.npz"
+    bad.write_bytes(pickle.dumps({"positions_3d": _Payload(marker)}))
+    with pytest.raises(ValueError, match=r"data_3d_h36m\.npz: not an \.npz file"):
+        load_h36m(bad)
+    assert not marker.exists()
+
+
+def test_object_array_naming_other_globals_is_refused(tmp_path):
+    marker = tmp_path / "ran"
+    crafted = _save(tmp_path / "crafted.npz",
+                    positions_3d=np.array({"S1": {"Walking": _Payload(marker)}}, dtype=object))
+    with pytest.raises(ValueError, match=r"crafted\.npz.*refusing to load .*mkdir"):
+        load_h36m(crafted)
+    assert not marker.exists()
+    # the same in the 2D file (its metadata is read too)
+    ok = _save(tmp_path / "ok3d.npz", positions_3d={"S1": {"Walking": np.zeros((5, 32, 3), np.float32)}})
+    bad2d = _save(tmp_path / "bad2d.npz", positions_2d={"S1": {"Walking": [np.zeros((5, 17, 2))] * 4}},
+                  metadata=np.array(_Payload(marker), dtype=object))
+    with pytest.raises(ValueError, match=r"bad2d\.npz.*refusing"):
+        load_h36m(ok, bad2d)
+    assert not marker.exists()
+
+
+def test_numpy1_style_pickles_still_load(tmp_path):
+    """VideoPose3D's files were written with NumPy 1 (``numpy.core.multiarray``): the whitelist names both."""
+    import pickle
+
+    arr = np.array({"S1": {"Walking": np.zeros((3, 32, 3), np.float32)}}, dtype=object)
+    payload = pickle.dumps(arr, protocol=3).replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert b"numpy.core.multiarray" in payload
+    header = np.lib.format.header_data_from_array_1_0(arr)
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    with zipfile.ZipFile(tmp_path / "np1.npz", "w") as zf:
+        zf.writestr("positions_3d.npy", buf.getvalue() + payload)
+    data = load_h36m(tmp_path / "np1.npz")
+    assert data.positions_world["S1"]["Walking"].shape == (3, 17, 3)
+
+
+def test_generator_swaps_all_files_or_none(tmp_path, monkeypatch):
+    out = tmp_path / "h36m"
+    old = generate_h36m(out, subjects=["S1"], actions="Walking", frames_per_sequence=8, seed=1,
+                        sequences_per_action=1)
+    before = load_h36m(old["3d"], old["2d"])
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if os.fspath(dst) == os.fspath(out / "data_2d_h36m_gt.npz"):  # the 2D file's move into place
+            raise OSError("disk full (injected)")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="injected"):
+        generate_h36m(out, subjects=["S1"], actions="Walking", frames_per_sequence=8, seed=2,
+                      sequences_per_action=1)
+    monkeypatch.setattr(os, "replace", real_replace)
+    after = load_h36m(old["3d"], old["2d"])  # the previous set, whole: new 3D is not beside old 2D
+    np.testing.assert_array_equal(after.positions_world["S1"]["Walking"], before.positions_world["S1"]["Walking"])
+    np.testing.assert_array_equal(after.positions_2d["S1"]["Walking"][0], before.positions_2d["S1"]["Walking"][0])
+    assert sorted(p.name for p in out.iterdir()) == ["data_2d_h36m_gt.npz", "data_3d_h36m.npz", "synthetic_h36m.json"]
+
+
+def test_2d_and_3d_files_of_different_runs_are_refused(tmp_path):
+    import json
+    import shutil
+
+    a = generate_h36m(tmp_path / "a", subjects=["S1"], actions="Walking", frames_per_sequence=8, seed=1,
+                      sequences_per_action=1)
+    b = generate_h36m(tmp_path / "b", subjects=["S1"], actions="Walking", frames_per_sequence=8, seed=2,
+                      sequences_per_action=1)
+    info = json.loads(a["info"].read_text())
+    assert info["actions"] == ["Walking"]  # a bare string is one action, not a list of letters
+    assert info["generation"] == str(np.load(a["3d"])["generation"]) == str(np.load(a["2d"])["generation"])
+    shutil.copy(b["2d"], a["2d"])
+    with pytest.raises(ValueError, match=r"different runs"):
+        load_h36m(a["3d"], a["2d"])
+
+
+@pytest.mark.parametrize("bad", [1.5, 0, True, "2"])
+def test_sequences_per_action_must_be_a_positive_int(tmp_path, bad):
+    with pytest.raises(ValueError, match="sequences_per_action"):
+        generate_h36m(tmp_path, subjects=["S1"], actions=["Walking"], frames_per_sequence=5,
+                      sequences_per_action=bad)
+    assert list(tmp_path.iterdir()) == []

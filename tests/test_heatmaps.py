@@ -120,3 +120,21 @@ def test_dark_decoding_is_exact_for_gaussians_and_beats_quarter_on_noise():
     np.testing.assert_array_equal(c_dark, decode_heatmaps(flat)[0])
     with pytest.raises(ValueError, match="method"):
         decode_heatmaps(hm, method="median")
+
+
+def test_nan_cells_do_not_win_the_argmax():
+    """A NaN cell (diverged network) must not become the keypoint, in NumPy and in keras.ops."""
+    from pose_lab.heatmaps import decode_heatmaps_ops
+
+    hm, _ = encode_heatmaps(np.array([[[20.0, 36.0], [40.0, 8.0]]]), heatmap_size=(16, 16), stride=4)
+    clean = hm.copy()
+    hm[0, 1, 1, 0] = np.nan  # far from the peak of joint 0 at heatmap (5, 9)
+    hm[0, :, :, 1] = np.nan  # joint 1: nothing but NaN
+    for method in ("quarter", "dark"):
+        coords, vals = decode_heatmaps(hm, method=method)
+        ref, ref_vals = decode_heatmaps(clean, method=method)
+        np.testing.assert_allclose(coords[0, 0], ref[0, 0], atol=1e-5)
+        assert vals[0, 0] == pytest.approx(ref_vals[0, 0]) and np.isnan(vals[0, 1])
+    coords_ops, vals_ops = decode_heatmaps_ops(hm)
+    np.testing.assert_allclose(np.asarray(coords_ops)[0, 0], decode_heatmaps(clean)[0][0, 0], atol=1e-5)
+    assert np.isnan(np.asarray(vals_ops)[0, 1]) and np.all(np.isfinite(np.asarray(coords_ops)))

@@ -613,3 +613,54 @@ def test_keras_mpjpe_in_compile_and_evaluate():
     result = model.evaluate(inputs, targets, batch_size=8, verbose=0, return_dict=True)
     expected = metrics.mpjpe(model.predict(inputs, verbose=0), targets)
     assert result["mpjpe"] == pytest.approx(expected, rel=1e-4)
+
+
+# -- faults (issue 12): NaN ground truth, bad flags, empty inputs ---------------------------------------------------
+def _nan_ground_truth(data):
+    bad = copy.deepcopy(data)
+    kp = bad["annotations"][0]["keypoints"]
+    for j in range(17):  # every labelled coordinate NaN (json.loads reads a NaN literal like this)
+        if kp[3 * j + 2] > 0:
+            kp[3 * j], kp[3 * j + 1] = float("nan"), float("nan")
+    return bad
+
+
+@pytest.mark.parametrize("edit, match", [
+    (_nan_ground_truth, r"id 1\).*field 'keypoints' holds nan"),
+    (lambda d: d["annotations"][0]["keypoints"].__setitem__(2, 3), r"id 1\).*visibility flags \[3\]"),
+    (lambda d: d["annotations"][0].update(num_keypoints=17), r"id 1\).*'num_keypoints' is 17 but"),
+    (lambda d: d["annotations"][0].update(iscrowd="no"), r"id 1\).*'iscrowd' must be 0 or 1"),
+    (lambda d: d["images"][0].pop("id"), r"images\[0\] has no 'id'"),
+    (lambda d: d["images"][0].update(width=None), r"field 'width' must be a positive integer"),
+    (lambda d: d["annotations"][0].update(image_id=[101]), r"id 1\).*'image_id' must be an integer"),
+])
+def test_coco_ap_rejects_bad_ground_truth(synthetic_coco, edit, match):
+    results = _gt_as_results(synthetic_coco)
+    bad = copy.deepcopy(synthetic_coco)
+    out = edit(bad)
+    bad = out if isinstance(out, dict) else bad
+    with pytest.raises(ValueError, match=match):  # NaN ground truth used to score AP = 1.0
+        metrics.coco_keypoint_ap(bad, results)
+
+
+@pytest.mark.parametrize("fn", [metrics.mpjpe, metrics.p_mpjpe, metrics.n_mpjpe, metrics.pck_3d, metrics.auc_3d])
+def test_3d_metrics_refuse_zero_poses(fn):
+    empty = np.zeros((0, 17, 3))
+    with pytest.raises(ValueError, match=r"pred: no poses \(shape \(0, 17, 3\)\)"):
+        fn(empty, empty)
+
+
+def test_2d_metrics_and_tables_refuse_zero_poses():
+    empty = np.zeros((0, 17, 3))
+    with pytest.raises(ValueError, match="no poses"):
+        metrics.keypoint_error_2d(empty[..., :2], empty)
+    with pytest.raises(ValueError, match="no poses"):
+        metrics.pck_2d(empty[..., :2], empty, ref_size=np.zeros(0) + 1.0)
+    with pytest.raises(ValueError, match="no poses"):
+        metrics.mean_velocity_error(np.zeros((0, 4, 17, 3)), np.zeros((0, 4, 17, 3)))
+    with pytest.raises(ValueError, match="no poses"):
+        metrics.evaluate_by_action(np.zeros((0, 17, 3)), np.zeros((0, 17, 3)), np.zeros(0, str))
+    with pytest.raises(ValueError, match="at least one hypothesis"):
+        metrics.best_of_k_mpjpe(np.zeros((2, 0, 17, 3)), np.zeros((2, 17, 3)))
+    # one pose is enough (no NaN, no warning)
+    assert metrics.mpjpe(np.zeros((17, 3)), np.ones((17, 3))) == pytest.approx(np.sqrt(3))

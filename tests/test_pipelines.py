@@ -219,3 +219,65 @@ def test_keras_augmentation_layer_keeps_keypoints_on_dots():
         assert w.sum() > 0
         cx, cy = (w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()
         assert abs(cx - x) < 1.0 and abs(cy - y) < 1.0
+
+
+# -- faults (issue 12): bad boxes, bad image files, empty sources ------------------------------------------------
+@pytest.mark.parametrize("bad, what", [([np.nan, 0, 10, 10], "NaN or inf"), ([0, 0, -5, 10], "width or height <= 0"),
+                                       ([0, 0, 10, 0], "width or height <= 0")])
+def test_bad_boxes_are_rejected_with_their_index(bad, what):
+    images, kps, boxes = _dot_images(n=4)
+    boxes[2] = bad
+    with pytest.raises(ValueError, match=rf"'boxes'\[2\] = .*{what}"):
+        person_crop_dataset({"images": images, "keypoints": kps, "boxes": boxes}, input_size=(32, 24),
+                            batch_size=2)
+    with pytest.raises(ValueError, match=rf"box.*{what}"):
+        crop_transform(bad, input_size=(32, 24))
+    with pytest.raises(ValueError, match=rf"box\[2\].*{what}"):
+        crop_transform(boxes, input_size=(32, 24))
+
+
+def test_nan_in_float_images_is_rejected():
+    images, kps, boxes = _dot_images(n=3)
+    images = images.astype(np.float32)
+    images[1, 5, 5, 0] = np.nan
+    with pytest.raises(ValueError, match=r"'images'.*NaN.*index 1"):
+        person_crop_dataset({"images": images, "keypoints": kps, "boxes": boxes}, input_size=(32, 24))
+
+
+@pytest.mark.parametrize("kwargs, match", [({"batch_size": 0}, "batch_size"), ({"batch_size": 1.5}, "batch_size"),
+                                           ({"heatmap_stride": 0}, "heatmap_stride")])
+def test_bad_sizes_are_rejected(kwargs, match):
+    images, kps, boxes = _dot_images(n=3)
+    with pytest.raises(ValueError, match=match):
+        person_crop_dataset({"images": images, "keypoints": kps, "boxes": boxes}, input_size=(32, 24), **kwargs)
+
+
+def test_empty_source_is_rejected():
+    with pytest.raises(ValueError, match="no persons"):
+        person_crop_dataset({"images": np.zeros((0, 8, 8, 3), np.uint8), "keypoints": np.zeros((0, 17, 3))},
+                            input_size=(8, 8))
+
+
+def test_bad_image_files_are_named_before_tf_data_decodes_them(tmp_path):
+    from PIL import Image
+
+    from pose_lab.data.coco import load_image
+
+    good = tmp_path / "good.jpg"
+    Image.fromarray(np.full((40, 30, 3), 120, np.uint8)).save(good, quality=90)
+    raw = good.read_bytes()
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "cut.jpg").write_bytes(raw[: len(raw) // 2])
+    (tmp_path / "page.jpg").write_bytes(b"<html>404 not found</html>")
+    kps = np.zeros((1, 17, 3), np.float32)
+    kps[0, :, :2], kps[0, :, 2] = 15.0, 2
+    for name, match in (("empty.jpg", "empty"), ("cut.jpg", "truncated JPEG"), ("page.jpg", "not a JPEG")):
+        path = str(tmp_path / name)
+        src = {"image_paths": [path], "boxes": [[0, 0, 30, 40]], "keypoints": kps}
+        with pytest.raises(ValueError, match=rf"{name}.*{match}"):
+            person_crop_dataset(src, input_size=(32, 24), batch_size=1)
+        with pytest.raises(ValueError, match=rf"{name}"):  # the NumPy/PIL reader names the file too
+            load_image(path)
+    ds = person_crop_dataset({"image_paths": [str(good)], "boxes": [[0, 0, 30, 40]], "keypoints": kps},
+                             input_size=(32, 24), batch_size=1)
+    assert next(iter(ds))[0].shape == (1, 32, 24, 3)

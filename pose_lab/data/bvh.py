@@ -260,7 +260,19 @@ class BVHMotion:
     # -- kinematics -------------------------------------------------------
     def forward_kinematics(self, motion) -> np.ndarray:
         """Global joint positions ``(T, J, 3)`` for channel values ``(T, C)``."""
-        motion = np.asarray(motion, dtype=np.float64)
+        try:
+            motion = np.asarray(motion, dtype=np.float64)
+        except (TypeError, ValueError) as exc:  # ragged rows, strings
+            raise ValueError(f"{self.path}: motion must be a numeric (T, C) array: {exc}") from None
+        n_channels = sum(len(c) for c in self.channels)
+        if motion.ndim != 2 or motion.shape[1] != n_channels:
+            raise ValueError(
+                f"{self.path}: motion must have shape (T, {n_channels}) (one column per channel of "
+                f"{self.num_joints} joints), got {motion.shape}"
+            )
+        if not np.all(np.isfinite(motion)):
+            r, c = np.argwhere(~np.isfinite(motion))[0]
+            raise ValueError(f"{self.path}: motion frame {r}, column {c}: NaN or infinite value")
         n = motion.shape[0]
         rot = np.empty((n, self.num_joints, 3, 3))
         pos = np.empty((n, self.num_joints, 3))

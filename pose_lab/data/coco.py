@@ -82,6 +82,11 @@ def _read_json(annotation_json):
     return data, str(path)
 
 
+def _is_id(x) -> bool:
+    """An integer as JSON gives it (not a bool, float, string or list)."""
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
 def _require(cond, src, msg):
     if not cond:
         raise ValueError(f"{src}: {msg}")
@@ -128,10 +133,14 @@ def load_coco_keypoints(annotation_json, image_dir=None, skip_crowd=True, min_ke
         FileNotFoundError: missing annotation file, or a missing image with
             ``missing_images="raise"``.
         ValueError: malformed/truncated JSON (with the line, column and
-            character position), missing top-level fields, a ``keypoints`` list
-            that does not have 51 entries, NaN/inf coordinates, visibility
-            flags outside {0, 1, 2}, a bad ``bbox``, or an annotation whose
-            ``image_id`` is not among the images.
+            character position), missing top-level fields, an image without
+            an integer ``id`` or positive integer ``width``/``height``, a
+            ``keypoints`` list that does not have 51 entries, NaN/inf
+            coordinates, visibility flags outside {0, 1, 2}, a
+            ``num_keypoints`` that differs from the count of ``v > 0``,
+            ``iscrowd`` other than 0/1, a bad ``bbox``, or an annotation
+            whose ``image_id`` is not among the images. The message names the
+            file, the image or annotation id and the field.
     """
     if missing_images not in ("raise", "skip"):
         raise ValueError(f"missing_images must be 'raise' or 'skip', got {missing_images!r}")
@@ -156,8 +165,15 @@ def load_coco_keypoints(annotation_json, image_dir=None, skip_crowd=True, min_ke
     images = {}
     for k, im in enumerate(data["images"]):
         _require(isinstance(im, dict) and "id" in im, src, f"images[{k}] has no 'id'")
+        _require(_is_id(im["id"]), src, f"images[{k}]: field 'id' must be an integer, got {im['id']!r:.40}")
         for field in ("file_name", "width", "height"):
             _require(field in im, src, f"image id {im['id']}: missing field '{field}'")
+        _require(isinstance(im["file_name"], str) and im["file_name"], src,
+                 f"image id {im['id']}: field 'file_name' must be a non-empty string, got {im['file_name']!r:.40}")
+        for field in ("width", "height"):
+            _require(_is_id(im[field]) and im[field] > 0, src,
+                     f"image id {im['id']}: field '{field}' must be a positive integer (pixels), got {im[field]!r:.40}")
+        _require(im["id"] not in images, src, f"images[{k}]: duplicate image id {im['id']}")
         images[im["id"]] = im
 
     records = []
@@ -165,9 +181,14 @@ def load_coco_keypoints(annotation_json, image_dir=None, skip_crowd=True, min_ke
     for k, ann in enumerate(data["annotations"]):
         _require(isinstance(ann, dict), src, f"annotations[{k}] is not an object")
         ann_id = ann.get("id", f"#{k}")
+        if "id" in ann:
+            _require(_is_id(ann_id), src, f"annotations[{k}]: field 'id' must be an integer, got {ann_id!r:.40}")
         if category_id is not None and ann.get("category_id", category_id) != category_id:
             continue
-        iscrowd = int(ann.get("iscrowd", 0))
+        iscrowd = ann.get("iscrowd", 0)
+        _require(iscrowd in (0, 1) and not isinstance(iscrowd, (float, str)), src,
+                 f"annotation id {ann_id}: field 'iscrowd' must be 0 or 1, got {iscrowd!r:.40}")
+        iscrowd = int(iscrowd)
         if skip_crowd and iscrowd:
             continue
         if "keypoints" not in ann:
@@ -186,7 +207,11 @@ def load_coco_keypoints(annotation_json, image_dir=None, skip_crowd=True, min_ke
                 f"{src}: annotation id {ann_id}: field 'keypoints' has visibility flags "
                 f"{sorted(set(v.tolist()) - {0.0, 1.0, 2.0})}; expected 0, 1 or 2"
             )
-        num = int(ann["num_keypoints"]) if "num_keypoints" in ann else int((v > 0).sum())
+        labelled = int((v > 0).sum())
+        num = ann.get("num_keypoints", labelled)
+        _require(_is_id(num) and num == labelled, src,
+                 f"annotation id {ann_id}: field 'num_keypoints' is {num!r:.40} but {labelled} keypoints have "
+                 "v > 0; expected the count of labelled keypoints")
         if num < min_keypoints:
             continue
         if "bbox" not in ann:
@@ -198,7 +223,7 @@ def load_coco_keypoints(annotation_json, image_dir=None, skip_crowd=True, min_ke
                 f"got {ann['bbox']!r}"
             )
         image_id = ann.get("image_id")
-        if image_id not in images:
+        if not _is_id(image_id) or image_id not in images:
             raise ValueError(
                 f"{src}: annotation id {ann_id}: image_id {image_id!r} is not among the 'images'"
             )
@@ -258,5 +283,10 @@ def load_image(record_or_path):
         raise ValueError("record has no image_path: load the records with image_dir=...")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"image file not found: {path}")
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path}: image file is empty (0 bytes); download or copy it again")
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL: unidentified, truncated, corrupt
+        raise ValueError(f"{path}: cannot decode image ({type(exc).__name__}: {exc})") from None

@@ -8,15 +8,19 @@ Command line::
 
 Downloads are
 
-* **resumable**: bytes go to ``<file>.part``; a new run asks the server for
-  the rest with an HTTP ``Range`` request (and starts over if the server
-  ignores it);
+* **resumable**: bytes go to ``<file>.part``; a connection that drops (fewer
+  bytes than the server announced, a reset, a timeout) raises
+  :class:`DownloadError` and keeps the ``.part`` file, and a new run asks the
+  server for the rest with an HTTP ``Range`` request (and starts over if the
+  server ignores it, or answers 416 to a ``.part`` whose size does not match);
 * **verified**: the size and SHA-256 are checked when known (see
   :data:`DATASETS`; where a checksum is unknown it says so and only the size
   reported by the server is checked);
 * **atomic**: the ``.part`` file is renamed to its final name only once
   complete and verified, so a file under its final name is always whole. A
-  checksum mismatch deletes the ``.part`` file and raises :class:`ChecksumError`.
+  checksum mismatch deletes the ``.part`` file and raises :class:`ChecksumError`;
+  so does a ``.zip``/``.tar*`` file that does not start with its format's magic
+  bytes (an HTML page served in place of an archive whose checksum is unknown).
 
 Archives are then extracted (members that would escape the destination are
 refused) and a ``.complete`` marker records it, so running the command again
@@ -61,6 +65,7 @@ __all__ = [
     "Resource",
     "DATASETS",
     "ChecksumError",
+    "DownloadError",
     "download",
     "extract",
     "fetch",
@@ -177,7 +182,11 @@ def _sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def _verify(part: Path, url: str, sha256: str | None, size: int | None) -> None:
-    """Raise ChecksumError (and delete ``part``) unless it matches."""
+    """Raise ChecksumError (and delete ``part``) unless it matches.
+
+    Only called once the server has sent everything it announced: a short
+    file at this point is wrong bytes, not an interrupted transfer.
+    """
     actual_size = part.stat().st_size
     problem = None
     if size is not None and actual_size != size:
@@ -191,6 +200,76 @@ def _verify(part: Path, url: str, sha256: str | None, size: int | None) -> None:
         raise ChecksumError(f"{url}: downloaded file has {problem}; the partial file {part} was deleted")
 
 
+#: Leading bytes of the archive formats :func:`fetch` extracts, by file suffix.
+_ARCHIVE_MAGIC = {
+    ".zip": (b"PK\x03\x04", b"PK\x05\x06"),  # a zip with members, an empty zip
+    ".gz": (b"\x1f\x8b",),
+    ".tgz": (b"\x1f\x8b",),
+    ".bz2": (b"BZh",),
+    ".xz": (b"\xfd7zXZ\x00",),
+}
+
+
+def _check_archive(part: Path, path: Path, url: str) -> None:
+    """Delete ``part`` and raise ChecksumError when a ``.zip``/``.tar.gz``... does not start like one.
+
+    Catches an HTML error or login page served with status 200 in place of an
+    archive whose checksum is unknown, before it takes the archive's name.
+    """
+    suffix = path.suffix.lower()
+    magic = _ARCHIVE_MAGIC.get(suffix)
+    with open(part, "rb") as fh:
+        head = fh.read(512)
+    if magic is not None:
+        ok = head.startswith(magic)
+        expected = f"a {suffix} archive (starting with {magic[0]!r})"
+    elif suffix == ".tar":
+        ok = len(head) >= 262 and head[257:262] == b"ustar"
+        expected = "a tar archive ('ustar' at byte 257)"
+    else:
+        return
+    if not ok:
+        got = part.stat().st_size
+        part.unlink(missing_ok=True)
+        text = head[:60].decode("latin-1").replace("\n", " ").strip()
+        raise ChecksumError(
+            f"{url}: the server sent {got} bytes that are not "
+            f"{expected} for {path} (they start with {text!r}: an error or login page?); nothing was kept"
+        )
+
+
+class DownloadError(urllib.error.URLError, ConnectionError):
+    """A transfer that stopped early or failed on the network; the ``.part`` file is kept.
+
+    Both a :class:`ConnectionError` and a :class:`urllib.error.URLError` (so
+    code that catches either, or ``OSError``, keeps working). Run the same
+    call again to resume from the bytes already on disk.
+
+    Attributes:
+        url, path: what was being downloaded, and where.
+        received: bytes on disk in the ``.part`` file.
+        expected: bytes announced (``None`` when the server did not say).
+    """
+
+    def __init__(self, message: str, url: str = "", path=None, received: int = 0, expected: int | None = None):
+        super().__init__(message)
+        self.url, self.path, self.received, self.expected = url, path, received, expected
+
+    def __str__(self) -> str:
+        return str(self.reason)
+
+
+def _http_error(err: urllib.error.HTTPError, url: str, path: Path) -> urllib.error.HTTPError:
+    """The same HTTPError, its message naming the URL and the file."""
+    return urllib.error.HTTPError(url, err.code, f"{err.reason} for {url} (downloading {path})", err.headers, None)
+
+
+def _content_total(headers) -> int | None:
+    """Total size from a ``Content-Range: bytes a-b/N`` (or ``bytes */N``) header, else None."""
+    total = (headers.get("Content-Range", "") if headers is not None else "").rpartition("/")[2].strip()
+    return int(total) if total.isdigit() else None
+
+
 def download(url: str, path, sha256: str | None = None, size: int | None = None,
              chunk_size: int = 1 << 20, timeout: float = 60.0, quiet: bool = False) -> Path:
     """Download ``url`` to ``path``: resumable, verified, atomic.
@@ -201,7 +280,7 @@ def download(url: str, path, sha256: str | None = None, size: int | None = None,
         sha256: expected hex digest, or ``None`` when unknown.
         size: expected size in bytes, or ``None`` (then the server's
             ``Content-Length``/``Content-Range`` is checked when sent).
-        chunk_size: bytes per read.
+        chunk_size: bytes per read (a positive int).
         timeout: socket timeout in seconds.
         quiet: no progress messages (they go to stderr).
 
@@ -209,61 +288,87 @@ def download(url: str, path, sha256: str | None = None, size: int | None = None,
         ``Path`` of the complete file.
 
     Raises:
-        ChecksumError: size or SHA-256 differ; no file is left behind.
-        urllib.error.URLError: network failure; the ``.part`` file is kept so
-            the next call resumes.
+        DownloadError: the connection dropped or failed (fewer bytes than the
+            server announced, a reset, a timeout); a ``ConnectionError`` and a
+            ``URLError``. The ``.part`` file is kept so the next call resumes.
+        urllib.error.HTTPError: the server answered an error (404...); the
+            message names the URL and the file.
+        ChecksumError: size or SHA-256 differ, or a ``.zip``/``.tar*`` file
+            does not start like one (an HTML page served in its place); no
+            file is left behind.
     """
+    import http.client
+
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int (bytes per read), got {chunk_size!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         _say(f"{path} already present", quiet)
         return path
     part = path.with_name(path.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
-    if size is not None and have > size:
-        part.unlink()
-        have = 0
-    expected_total = size
-    if size is None or have < size:
+    for attempt in range(2):  # a second pass only after a stale .part was dropped on HTTP 416
+        have = part.stat().st_size if part.exists() else 0
+        if size is not None and have > size:
+            part.unlink()
+            have = 0
+        expected_total = size
+        if size is not None and have == size:
+            break  # whole already: verified below
         request = urllib.request.Request(url, headers={"User-Agent": "pose_lab-download"})
         if have:
             request.add_header("Range", f"bytes={have}-")
         try:
             response = urllib.request.urlopen(request, timeout=timeout)
         except urllib.error.HTTPError as err:
-            if err.code == 416 and have:  # nothing left to send: the .part file is whole
-                response = None
-            else:
-                raise
-        if response is not None:
-            with response:
-                status = getattr(response, "status", 200)
-                if have and status != 206:
-                    _say(f"{url}: server ignored the Range request, starting over", quiet)
-                    have = 0
-                if status == 206:
-                    content_range = response.headers.get("Content-Range", "")
-                    if not content_range.startswith(f"bytes {have}-"):
-                        part.unlink(missing_ok=True)
-                        raise ChecksumError(
-                            f"{url}: asked for bytes {have}- but the server sent {content_range!r}; "
-                            "the partial file was deleted, run again"
-                        )
-                    total = content_range.rpartition("/")[2]
-                    server_total = int(total) if total.isdigit() else None
-                else:
-                    length = response.headers.get("Content-Length")
-                    server_total = int(length) if length and length.isdigit() else None
-                if expected_total is None:
-                    expected_total = server_total
-                elif server_total is not None and server_total != expected_total:
+            if err.code == 416 and have:
+                # Nothing left to send from byte ``have``: whole only if the sizes say so
+                # (or, lacking any size, the checksum); else the .part is stale.
+                server_total = _content_total(err.headers)
+                known = size if size is not None else server_total
+                if (known is not None and have == known) or (known is None and sha256 is not None):
+                    expected_total = known
+                    break
+                _say(f"{url}: the server has {server_total if server_total is not None else 'an unknown number of'}"
+                     f" bytes, the partial file {have}: starting over", quiet)
+                part.unlink(missing_ok=True)
+                continue
+            raise _http_error(err, url, path) from None
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+            raise DownloadError(f"{url}: network error before the transfer ({type(err).__name__}: "
+                                f"{getattr(err, 'reason', err)}); {have} bytes of {path} kept in {part}, "
+                                "run again to resume", url, path, have, size) from err
+        with response:
+            status = getattr(response, "status", 200)
+            if have and status != 206:
+                _say(f"{url}: server ignored the Range request, starting over", quiet)
+                have = 0
+            length = response.headers.get("Content-Length")
+            body_length = int(length) if length and length.strip().isdigit() else None
+            if status == 206:
+                content_range = response.headers.get("Content-Range", "")
+                if not content_range.startswith(f"bytes {have}-"):
+                    part.unlink(missing_ok=True)
                     raise ChecksumError(
-                        f"{url}: server reports {server_total} bytes, expected {expected_total}"
+                        f"{url}: asked for bytes {have}- but the server sent {content_range!r}; "
+                        "the partial file was deleted, run again"
                     )
-                done, next_report = have, have
-                if have:
-                    _say(f"{url}: resuming at {have / 1e6:.1f} MB", quiet)
-                with open(part, "ab" if have else "wb") as out:
+                server_total = _content_total(response.headers)
+                if server_total is None and body_length is not None:
+                    server_total = have + body_length
+            else:
+                server_total = body_length
+            if expected_total is None:
+                expected_total = server_total
+            elif server_total is not None and server_total != expected_total:
+                raise ChecksumError(
+                    f"{url}: server reports {server_total} bytes, expected {expected_total}"
+                )
+            done, next_report = have, have
+            if have:
+                _say(f"{url}: resuming at {have / 1e6:.1f} MB", quiet)
+            with open(part, "ab" if have else "wb") as out:
+                try:
                     while True:
                         block = response.read(chunk_size)
                         if not block:
@@ -274,7 +379,23 @@ def download(url: str, path, sha256: str | None = None, size: int | None = None,
                             pct = f" ({100 * done / expected_total:.0f}%)" if expected_total else ""
                             _say(f"{path.name}: {done / 1e6:.1f} MB{pct}", quiet)
                             next_report = done + (50 << 20)
+                except (http.client.HTTPException, OSError) as err:  # reset, timeout, IncompleteRead
+                    out.flush()
+                    raise DownloadError(
+                        f"{url}: connection lost after {done} of "
+                        f"{expected_total if expected_total is not None else 'an unknown number of'} bytes "
+                        f"({type(err).__name__}: {err}); the partial file {part} is kept, run again to resume",
+                        url, path, done, expected_total) from err
+            # http.client reports a connection closed early as a normal end of file:
+            # compare with what the server announced for this response.
+            announced = have + body_length if body_length is not None else expected_total
+            if announced is not None and done < announced:
+                raise DownloadError(
+                    f"{url}: connection closed after {done} of {announced} bytes; the partial file {part} "
+                    "is kept, run again to resume", url, path, done, announced)
+        break
     _verify(part, url, sha256, expected_total)
+    _check_archive(part, path, url)
     os.replace(part, path)
     _say(f"{path} complete" + ("" if sha256 else " (no checksum known; size checked only)"), quiet)
     return path
@@ -292,6 +413,12 @@ def extract(archive, dest, strip_components: int = 0) -> list:
     tmp = dest / f".extract-{archive.stem}"
     shutil.rmtree(tmp, ignore_errors=True)
     written = []
+    if not archive.is_file():
+        raise FileNotFoundError(f"archive not found: {archive}")
+    if not zipfile.is_zipfile(archive):
+        with open(archive, "rb") as fh:
+            head = fh.read(40).decode("latin-1").replace("\n", " ")
+        raise ValueError(f"{archive}: not a zip archive (it starts with {head!r})")
     try:
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
@@ -349,7 +476,17 @@ def fetch(name: str, dest=None, optional=(), keep_archives: bool = False, quiet:
         archive = download(res.url, dest / res.filename, sha256=res.sha256, size=res.size, quiet=quiet)
         if res.extract_to is not None:
             _say(f"extracting {archive.name}", quiet)
-            extract(archive, dest / res.extract_to, strip_components=res.strip_components)
+            try:
+                extract(archive, dest / res.extract_to, strip_components=res.strip_components)
+            except (zipfile.BadZipFile, EOFError) as err:
+                archive.unlink(missing_ok=True)  # a broken archive must not block the next fetch
+                raise ChecksumError(f"{res.url}: {archive} is not a readable zip ({err}); it was deleted, "
+                                    "run again to download it anew") from None
+            except ValueError as err:
+                if "not a zip archive" not in str(err):
+                    raise
+                archive.unlink(missing_ok=True)
+                raise ChecksumError(f"{res.url}: {err}; it was deleted, run again to download it anew") from None
             if not keep_archives:
                 archive.unlink()
         marker.write_text(res.url + "\n")

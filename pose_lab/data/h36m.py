@@ -15,6 +15,13 @@ licensed release, or by :func:`pose_lab.data.synthetic.generate_h36m`):
     ground-truth 2D is computed by projecting the 3D joints through the
     cameras with the Human3.6M distortion model.
 
+Reading runs no code from the files: each must be a zip (checked by its first
+bytes before anything is parsed), numeric arrays are read with
+``allow_pickle=False`` and the pickled dicts of the layout with an unpickler
+that builds only dicts, lists, tuples, strings, numbers and NumPy arrays.
+When both files carry the ``generation`` id of the kit's writer they must
+agree (2D and 3D from the same run).
+
 :func:`load_h36m` returns an :class:`H36MData` holding, for every
 subject/action, the 17 H36M joints in **millimetres** (world frame, and per
 camera in the camera frame, computed on access) and the 2D joints in pixels
@@ -39,7 +46,9 @@ to the protocol split.
 
 from __future__ import annotations
 
+import pickle
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, NamedTuple
@@ -88,13 +97,107 @@ def _subject_key(s: str):
     return (0, int(m.group(1)), "") if m else (1, 0, str(s))
 
 
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # an .npz is a zip (with members / empty)
+
+
+def _safe_globals() -> dict:
+    """The only globals a dataset pickle may name: how NumPy pickles arrays, dtypes and scalars.
+
+    Both module paths are listed: ``numpy.core`` (files written with NumPy 1,
+    such as VideoPose3D's) and ``numpy._core`` (NumPy 2). Plain dicts, lists,
+    tuples, strings and numbers need no global at all.
+    """
+    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]
+    scalar = np.float64(0).__reduce__()[0]
+    out = {}
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        out[(mod, "_reconstruct")] = reconstruct
+        out[(mod, "scalar")] = scalar
+    out.update({("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                ("collections", "OrderedDict"): dict})
+    return out
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, tuples, str, numbers and NumPy arrays/dtypes/scalars; nothing else.
+
+    Any other global (``os.system``, ``builtins.eval``, a class of some
+    package...) raises :class:`pickle.UnpicklingError` before it is called.
+    """
+
+    _allowed = None
+
+    def find_class(self, module, name):
+        if _RestrictedUnpickler._allowed is None:
+            _RestrictedUnpickler._allowed = _safe_globals()
+        try:
+            return _RestrictedUnpickler._allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refusing to load {module}.{name}: dataset files may only hold dicts, lists, strings, "
+                "numbers and NumPy arrays"
+            ) from None
+
+
+class _SafeNpz:
+    """An ``.npz`` read without running code: ``.files`` and ``[key]`` like ``np.load``'s NpzFile.
+
+    Numeric arrays are read with ``allow_pickle=False``; object arrays (the
+    VideoPose3D layout pickles its dicts) through :class:`_RestrictedUnpickler`.
+    """
+
+    def __init__(self, path: Path, what: str):
+        self.path, self.what = path, what
+        with zipfile.ZipFile(path) as zf:
+            self._members = {n[:-4] if n.endswith(".npy") else n: n for n in zf.namelist()}
+        self.files = list(self._members)
+
+    def __contains__(self, key):
+        return key in self._members
+
+    def __getitem__(self, key):
+        if key not in self._members:
+            raise KeyError(f"{self.path}: no array {key!r}; the file holds {self.files}")
+        with zipfile.ZipFile(self.path) as zf, zf.open(self._members[key]) as fp:
+            version = np.lib.format.read_magic(fp)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+            else:
+                shape, fortran, dtype = np.lib.format._read_array_header(fp, version)  # noqa: SLF001 (v3.0)
+            if not dtype.hasobject:
+                fp.seek(0)
+                return np.lib.format.read_array(fp, allow_pickle=False)
+            try:
+                value = _RestrictedUnpickler(fp).load()
+            except pickle.UnpicklingError as exc:
+                raise ValueError(f"{self.path}: array {key!r} of the {self.what} file: {exc}") from None
+        if not isinstance(value, np.ndarray):
+            raise ValueError(f"{self.path}: array {key!r} holds a pickled {type(value).__name__}, not an array")
+        return value
+
+
 def _load_npz(path, what: str):
+    """Open an ``.npz`` after checking it is a zip; object arrays are unpickled with a whitelist.
+
+    A pickle renamed ``.npz`` (which ``np.load(allow_pickle=True)`` would run)
+    is refused by its first bytes; an object array naming any global beyond
+    NumPy's array/dtype/scalar constructors is refused when read.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} file not found: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head.startswith(_ZIP_MAGIC):
+        raise ValueError(
+            f"{path}: not an .npz file (a zip archive starts with b'PK\\x03\\x04', this one with {head!r}); "
+            f"expected the {what} file written by np.savez / np.savez_compressed"
+        )
     try:
-        return np.load(path, allow_pickle=True)
-    except Exception as exc:  # noqa: BLE001 - zip/pickle/format errors
+        return _SafeNpz(path, what)
+    except Exception as exc:  # noqa: BLE001 - truncated or corrupt zip
         raise ValueError(f"{path}: cannot read {what} file as .npz ({type(exc).__name__}: {exc})") from None
 
 
@@ -111,6 +214,16 @@ def _get_dict(npz, key: str, path, expected: str) -> dict:
     if not isinstance(value, dict):
         raise ValueError(f"{path}: key {key!r} must hold a dict {expected}, got {type(value).__name__}")
     return value
+
+
+def _generation(npz, path):
+    """The ``generation`` id the kit's writer stores in each file of one run (None if absent)."""
+    if "generation" not in npz.files:
+        return None
+    value = npz["generation"]
+    if value.shape != () or value.dtype.kind != "U":
+        raise ValueError(f"{path}: 'generation' must be one string, got dtype {value.dtype} shape {value.shape}")
+    return str(value)
 
 
 def _to17(arr, path, subject, action):
@@ -314,7 +427,9 @@ def load_h36m(path_3d, path_2d=None, cameras=None) -> H36MData:
 
     Raises:
         FileNotFoundError: a file does not exist (the message names it).
-        ValueError: unreadable file, missing ``positions_3d``/``positions_2d``,
+        ValueError: unreadable file (not a zip, or pickled objects other than
+            dicts, lists, strings, numbers and arrays: nothing in the file is
+            run), 2D and 3D files of different generator runs, missing ``positions_3d``/``positions_2d``,
             wrong joint count or shape, NaN/inf (naming subject and action),
             coordinates that look like millimetres, 2D shorter than 3D or with
             a camera count different from the cameras'.
@@ -361,6 +476,13 @@ def load_h36m(path_3d, path_2d=None, cameras=None) -> H36MData:
             md = md.item() if isinstance(md, np.ndarray) and md.shape == () else md
             if isinstance(md, dict):
                 metadata = {**metadata, **md}
+        gen3, gen2 = _generation(npz, path_3d), _generation(npz2, path_2d)
+        if gen3 is not None and gen2 is not None and gen3 != gen2:
+            raise ValueError(
+                f"{path_2d} (generation {gen2!r}) was not written with {path_3d} (generation {gen3!r}): "
+                "the 2D and 3D files come from different runs of the generator (an interrupted "
+                "rewrite?); write both again"
+            )
         layout = str(metadata.get("layout_name", "h36m")).lower()
         if layout not in ("h36m", "coco"):
             raise ValueError(f"{path_2d}: metadata layout_name {layout!r} not supported; expected 'h36m' or 'coco'")

@@ -36,6 +36,7 @@ import numpy as np
 
 from pose_lab.heatmaps import _check_size as _check_hw
 from pose_lab.heatmaps import encode_heatmaps_tf
+from pose_lab.validation import check_images
 
 __all__ = [
     "crop_transform",
@@ -44,6 +45,7 @@ __all__ = [
     "heatmap_to_image",
     "crop_image",
     "crop_images",
+    "check_image_file",
     "person_crop_dataset",
     "rendered_crop_dataset",
 ]
@@ -77,14 +79,12 @@ def crop_transform(box, input_size=(256, 192), scale_factor=1.25, rotation=0.0, 
     b = np.asarray(box, dtype=np.float64)
     if b.shape[-1:] != (4,) or b.ndim > 2:
         raise ValueError(f"box must have shape (4,) or (N, 4) = [x, y, w, h], got {b.shape}")
-    if not np.all(np.isfinite(b)):
-        raise ValueError(f"box contains NaN or inf: {b.tolist()}")
-    if scale_factor <= 0 or scale <= 0:
-        raise ValueError(f"scale_factor and scale must be > 0, got {scale_factor}, {scale}")
+    _check_boxes(b, "box")
+    if not (np.isfinite(scale_factor) and np.isfinite(scale)) or scale_factor <= 0 or scale <= 0:
+        raise ValueError(f"scale_factor and scale must be finite and > 0, got {scale_factor}, {scale}")
     cx = b[..., 0] + 0.5 * b[..., 2]
     cy = b[..., 1] + 0.5 * b[..., 3]
-    bw = np.maximum(b[..., 2], 1e-3)
-    bh = np.maximum(b[..., 3], 1e-3)
+    bw, bh = b[..., 2], b[..., 3]
     aspect = W / H
     bw, bh = np.where(bw > aspect * bh, bw, bh * aspect), np.where(bw > aspect * bh, bw / aspect, bh)
     s = W / (bw * scale_factor) * scale  # crop pixels per image pixel
@@ -97,6 +97,25 @@ def crop_transform(box, input_size=(256, 192), scale_factor=1.25, rotation=0.0, 
     A[..., 0, 2] = (W - 1) / 2.0 - (A[..., 0, 0] * cx + A[..., 0, 1] * cy)
     A[..., 1, 2] = (H - 1) / 2.0 - (A[..., 1, 0] * cx + A[..., 1, 1] * cy)
     return A
+
+
+def _check_boxes(boxes, name="boxes"):
+    """Reject NaN/inf and ``w, h <= 0`` in COCO boxes ``(..., 4)``, naming the first bad one.
+
+    A zero-size or NaN box would give an infinite or NaN crop scale, and its
+    all-NaN crop a NaN loss for the whole batch (0 weight x NaN = NaN).
+    """
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    bad_finite = ~np.isfinite(b).all(axis=1)
+    bad_size = ~bad_finite & ((b[:, 2] <= 0) | (b[:, 3] <= 0))
+    for mask, what in ((bad_finite, "NaN or inf"), (bad_size, "a width or height <= 0")):
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            where = f"{name}[{i}]" if np.ndim(boxes) > 1 else name
+            raise ValueError(
+                f"{where} = {b[i].tolist()} has {what} ({int(mask.sum())} such box(es)); expected "
+                "[x, y, w, h] in pixels with finite values and w, h > 0"
+            )
 
 
 def _check_transform(transform):
@@ -240,7 +259,43 @@ def crop_images(images, transforms, input_size=(256, 192), image_index=None):
 # --------------------------------------------------------------------------
 # tf.data
 # --------------------------------------------------------------------------
-def _source_arrays(source):
+_IMAGE_MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"), (b"BM", "BMP"))
+
+
+def check_image_file(path) -> str:
+    """Cheap check that ``path`` is a whole image file, before a decoder that cannot name it fails.
+
+    Reads the first bytes (JPEG, PNG, GIF or BMP signature) and, for a JPEG,
+    the last kilobyte (its end-of-image marker ``FF D9``: a truncated
+    download lacks it). Returns the format's name.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: an empty file, an unknown signature or a truncated JPEG,
+            naming the path.
+    """
+    import os
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"image file not found: {path}")
+    size = os.path.getsize(path)
+    if size == 0:
+        raise ValueError(f"{path}: image file is empty (0 bytes); download or copy it again")
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+        fmt = next((name for magic, name in _IMAGE_MAGIC if head.startswith(magic)), None)
+        if fmt is None:
+            raise ValueError(f"{path}: not a JPEG, PNG, GIF or BMP image (it starts with {head[:8]!r})")
+        if fmt == "JPEG":
+            fh.seek(max(0, size - 1024))
+            if b"\xff\xd9" not in fh.read():
+                raise ValueError(f"{path}: truncated JPEG ({size} bytes, no end-of-image marker); "
+                                 "download or copy it again")
+    return fmt
+
+
+def _source_arrays(source, check_files=True):
     """Normalise the accepted sources to a dict of arrays + a mode flag."""
     from pose_lab.data.coco import PersonRecord, records_to_arrays
 
@@ -250,7 +305,7 @@ def _source_arrays(source):
         if not all(isinstance(r, PersonRecord) for r in source):
             raise ValueError("person_crop_dataset: a list source must hold PersonRecord objects "
                              "(from pose_lab.data.coco.load_coco_keypoints)")
-        return records_to_arrays(source), "files"
+        return _source_arrays(records_to_arrays(source), check_files)
     if not isinstance(source, dict):
         raise ValueError(
             "person_crop_dataset: source must be a list of PersonRecord, a dict of arrays with "
@@ -265,15 +320,22 @@ def _source_arrays(source):
     if not np.all(np.isfinite(kp)):
         raise ValueError("person_crop_dataset: 'keypoints' contains NaN or inf")
     n = kp.shape[0]
+    if n == 0:
+        raise ValueError("person_crop_dataset: the source holds no persons ('keypoints' has shape "
+                         f"{kp.shape}); an empty dataset would give empty batches")
     out = {"keypoints": kp}
     if "image_paths" in source:
         mode = "files"
         out["image_paths"] = np.asarray(source["image_paths"]).astype(str)
+        if out["image_paths"].shape != (n,):
+            raise ValueError(f"person_crop_dataset: 'image_paths' must have shape ({n},), got "
+                             f"{out['image_paths'].shape}")
     elif "images" in source:
         mode = "memory"
         images = np.asarray(source["images"])
         if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != n:
             raise ValueError(f"person_crop_dataset: 'images' must have shape ({n}, H, W, 3), got {images.shape}")
+        check_images(images, "person_crop_dataset: 'images'")  # numeric, and no NaN/inf in float images
         out["images"] = images
     else:
         raise ValueError("person_crop_dataset: source dict needs 'image_paths' or 'images'")
@@ -286,7 +348,11 @@ def _source_arrays(source):
         raise ValueError("person_crop_dataset: file sources need 'boxes' (N, 4)")
     if boxes.shape != (n, 4):
         raise ValueError(f"person_crop_dataset: 'boxes' must have shape ({n}, 4), got {boxes.shape}")
+    _check_boxes(boxes, "person_crop_dataset: 'boxes'")
     out["boxes"] = boxes
+    if mode == "files" and check_files:  # tf.data's decoder would fail without naming the file
+        for path in dict.fromkeys(out["image_paths"].tolist()):
+            check_image_file(path)
     out["ids"] = np.asarray(source.get("ids", np.arange(n)), np.int64)
     out["image_ids"] = np.asarray(source.get("image_ids", np.arange(n)), np.int64)
     return out, mode
@@ -343,7 +409,7 @@ def _apply_augment(augment, image, kp):
 def person_crop_dataset(source, input_size=(256, 192), heatmap_stride=4, sigma=2.0, augment=None,
                         batch_size=32, shuffle=False, output="heatmaps", *, scale_factor=1.25,
                         crop=True, seed=None, repeat=False, drop_remainder=False,
-                        shuffle_buffer=None, with_meta=False, num_parallel_calls=None):
+                        shuffle_buffer=None, with_meta=False, num_parallel_calls=None, check_files=True):
     """``tf.data`` pipeline of person crops with heatmap and/or coordinate targets.
 
     Args:
@@ -379,9 +445,18 @@ def person_crop_dataset(source, input_size=(256, 192), heatmap_stride=4, sigma=2
             "id", "image_id", "box", "keypoints_image", "index"}`` for
             evaluation (not for ``fit``, which would read it as sample weights).
         num_parallel_calls: parallelism of the maps (default ``tf.data.AUTOTUNE``).
+        check_files: read the first bytes (and a JPEG's last kilobyte) of every
+            image file up front (:func:`check_image_file`), so an empty,
+            foreign or truncated file raises an error naming it here rather than
+            an anonymous decoding error inside ``tf.data``.
 
     Returns:
         a ``tf.data.Dataset``.
+
+    Raises:
+        ValueError: an empty source, boxes with NaN/inf or ``w, h <= 0``
+            (naming the index), NaN in keypoints or float images, a bad
+            image file (naming it), ``batch_size < 1``.
 
     Target weights: heatmaps: 1 for labelled keypoints (``v > 0``) inside the
     heatmap (see :func:`pose_lab.heatmaps.encode_heatmaps`); coordinates: 1
@@ -392,12 +467,16 @@ def person_crop_dataset(source, input_size=(256, 192), heatmap_stride=4, sigma=2
     if output not in _OUTPUTS:
         raise ValueError(f"output must be one of {_OUTPUTS}, got {output!r}")
     H, W = _check_hw(input_size, "input_size")
+    if isinstance(heatmap_stride, bool) or not isinstance(heatmap_stride, (int, np.integer)) or heatmap_stride < 1:
+        raise ValueError(f"heatmap_stride must be a positive int (input pixels per heatmap pixel), got "
+                         f"{heatmap_stride!r}")
     if H % heatmap_stride or W % heatmap_stride:
         raise ValueError(f"input_size {input_size} must be divisible by heatmap_stride {heatmap_stride}")
-    if batch_size is not None and int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
     hm_size = (H // heatmap_stride, W // heatmap_stride)
-    arrays, mode = _source_arrays(source)
+    arrays, mode = _source_arrays(source, check_files)
     if not crop:
         if mode != "memory":
             raise ValueError("crop=False needs in-memory images (a dict with 'images')")

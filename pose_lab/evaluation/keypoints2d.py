@@ -226,7 +226,9 @@ def to_coco_results(image_ids, keypoints, scores=None, keypoint_scores=None, ann
             keypoint value (pycocotools ignores it; 1.0 when absent).
         annotations: the ground truth (path, COCO dict, or an iterable of valid
             image ids); when given, every ``image_id`` must belong to it.
-        path: if given, the list is also written there as JSON.
+        path: if given, the list is also written there as JSON (atomically:
+            a temporary file in the same folder, then a rename; an error
+            leaves the previous file as it was).
         category_id: COCO category (1 = person).
 
     Returns:
@@ -281,10 +283,29 @@ def to_coco_results(image_ids, keypoints, scores=None, keypoint_scores=None, ann
         for i, row, s in zip(ids, flat, sc)
     ]
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(results, fh)
+        _write_json_atomic(Path(path), results)
     return results
+
+
+def _write_json_atomic(path: Path, obj) -> None:
+    """JSON to a temporary file beside ``path``, then ``os.replace``: the previous file stays whole on failure."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 # ---------------------------------------------------------------------------

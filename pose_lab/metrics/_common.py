@@ -22,6 +22,16 @@ def _num_joints(skeleton):
     return get_skeleton(skeleton).num_joints
 
 
+def _require_poses(arr: np.ndarray, name: str) -> np.ndarray:
+    """Raise ValueError when ``arr`` ``(..., J, D)`` holds no pose: its average would be NaN."""
+    if arr.size == 0:
+        raise ValueError(
+            f"{name}: no poses (shape {arr.shape}); a metric over zero poses is undefined: "
+            "pass at least one pose (an empty split or action filter?)"
+        )
+    return arr
+
+
 def _pair(pred, target, dims: int = 3, skeleton=None):
     nj = _num_joints(skeleton)
     p = check_poses(pred, "pred", dims=dims, num_joints=nj, dtype=np.float64)
@@ -31,7 +41,7 @@ def _pair(pred, target, dims: int = 3, skeleton=None):
             f"pred and target must have the same shape (..., J, {dims}); got pred {p.shape} "
             f"and target {t.shape}"
         )
-    return p, t
+    return _require_poses(p, "pred"), t
 
 
 def _reduce(per_joint: np.ndarray, reduction: str):

@@ -49,12 +49,59 @@ def _check_annotations(data, where: str) -> dict:
         missing = [f for f in _GT_FIELDS if f not in ann]
         if missing:
             raise ValueError(f"annotations ({where}): annotations[{i}] (id {ann.get('id')}) lacks field(s) {missing}")
-        if len(ann["keypoints"]) != 3 * len(COCO17.joint_names):
+        head = f"annotations ({where}): annotations[{i}] (id {ann['id']!r:.40})"
+        kps = ann["keypoints"]
+        if not isinstance(kps, (list, tuple)) or len(kps) != 3 * len(COCO17.joint_names):
+            n = len(kps) if isinstance(kps, (list, tuple)) else type(kps).__name__
+            raise ValueError(f"{head} has {n} keypoint values, expected 51 (17 keypoints x (x, y, v))")
+        if not all(_is_number(k) for k in kps):
+            bad = next(j for j, k in enumerate(kps) if not _is_number(k))
             raise ValueError(
-                f"annotations ({where}): annotations[{i}] (id {ann['id']}) has {len(ann['keypoints'])} keypoint "
-                f"values, expected 51 (17 keypoints x (x, y, v))"
+                f"{head}: field 'keypoints' holds {kps[bad]!r} at position {bad}; expected finite numbers "
+                "(an unlabelled keypoint is 0, 0, 0), never NaN"
             )
+        v = kps[2::3]
+        if any(f not in (0, 1, 2) for f in v):
+            raise ValueError(f"{head}: field 'keypoints' has visibility flags {sorted(set(v) - {0, 1, 2})}; "
+                             "expected 0, 1 or 2")
+        labelled = sum(1 for f in v if f > 0)
+        if not _is_int(ann["num_keypoints"]) or ann["num_keypoints"] != labelled:
+            raise ValueError(f"{head}: field 'num_keypoints' is {ann['num_keypoints']!r:.40} but {labelled} "
+                             "keypoints have v > 0")
+        if ann["iscrowd"] not in (0, 1) or not _is_int(ann["iscrowd"]):
+            raise ValueError(f"{head}: field 'iscrowd' must be 0 or 1, got {ann['iscrowd']!r:.40}")
+        for field in ("id", "image_id", "category_id"):
+            if not _is_int(ann[field]):
+                raise ValueError(f"{head}: field {field!r} must be an integer, got {ann[field]!r:.40}")
+        if not _is_number(ann["area"]) or ann["area"] < 0:
+            raise ValueError(f"{head}: field 'area' must be a finite number >= 0, got {ann['area']!r:.40}")
+        box = ann["bbox"]
+        if (not isinstance(box, (list, tuple)) or len(box) != 4 or not all(_is_number(b) for b in box)
+                or box[2] < 0 or box[3] < 0):
+            raise ValueError(f"{head}: field 'bbox' must be [x, y, w, h] with finite values and w, h >= 0, "
+                             f"got {box!r:.80}")
+    image_ids = set()
+    for i, img in enumerate(data["images"]):
+        if not isinstance(img, dict) or "id" not in img:
+            raise ValueError(f"annotations ({where}): images[{i}] has no 'id'")
+        if not _is_int(img["id"]):
+            raise ValueError(
+                f"annotations ({where}): images[{i}]: field 'id' must be an integer, got {img['id']!r:.40}"
+            )
+        for field in ("width", "height"):
+            if field in img and not (_is_int(img[field]) and img[field] > 0):
+                raise ValueError(f"annotations ({where}): image id {img['id']}: field {field!r} must be a positive "
+                                 f"integer (pixels), got {img[field]!r:.40}")
+        image_ids.add(img["id"])
+    for ann in data["annotations"]:
+        if ann["image_id"] not in image_ids:
+            raise ValueError(f"annotations ({where}): annotation id {ann['id']}: image_id {ann['image_id']} is not "
+                             "among the 'images'")
     return data
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (numbers.Integral, np.integer)) and not isinstance(x, bool)
 
 
 def _is_number(x) -> bool:

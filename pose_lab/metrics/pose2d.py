@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pose_lab.metrics._common import _check_reduction, _nan_reduce, _num_joints
+from pose_lab.metrics._common import _check_reduction, _nan_reduce, _num_joints, _require_poses
 from pose_lab.skeletons import COCO17, COCO_OKS_SIGMAS
 from pose_lab.validation import check_poses
 
@@ -51,6 +51,7 @@ def keypoint_error_2d(pred, target, visibility=None, reduction: str = "mean", sk
     t, v_t = _split_xyv(target, "target", skeleton)
     if p.shape != t.shape:
         raise ValueError(f"pred and target must have the same shape (..., J, 2); got {p.shape} and {t.shape}")
+    _require_poses(p, "pred")
     mask = _visibility_mask(v_t if visibility is None else visibility, t.shape)
     err = np.where(mask, np.linalg.norm(p - t, axis=-1), np.nan)
     return _nan_reduce(err, reduction)
@@ -98,6 +99,7 @@ def pck_2d(pred, target, ref_size, threshold: float = 0.05, visibility=None, red
     t, v_t = _split_xyv(target, "target", skeleton)
     if p.shape != t.shape:
         raise ValueError(f"pred and target must have the same shape (..., J, 2); got {p.shape} and {t.shape}")
+    _require_poses(p, "pred")
     if not np.isfinite(threshold) or threshold < 0:
         raise ValueError(f"threshold must be a finite value >= 0, got {threshold!r}")
     ref = np.asarray(ref_size, dtype=np.float64)
@@ -188,6 +190,7 @@ def left_right_swaps(pred, target, ref_size, threshold: float = 0.05, keypoints=
     t, v_t = _split_xyv(target, "target", skeleton)
     if p.shape != t.shape or p.ndim != 3:
         raise ValueError(f"pred and target must have the same shape (N, J, 2); got {p.shape} and {t.shape}")
+    _require_poses(p, "pred")
     ref = np.broadcast_to(np.asarray(ref_size, dtype=np.float64), t.shape[:1])
     if not np.all(np.isfinite(ref)) or np.any(ref <= 0):
         raise ValueError("ref_size must be finite and > 0")

@@ -49,6 +49,10 @@ def mpjpe(pred, target, reduction: str = "mean", skeleton=None):
     Returns:
         The Euclidean error in input units, reduced as requested.
 
+    Raises:
+        ValueError: shapes differ, NaN/inf, or no poses at all (an average
+            over zero poses would be NaN; every metric of the family raises).
+
     Example:
         >>> mpjpe(np.zeros((2, 17, 3)), np.full((2, 17, 3), 10.0))  # doctest: +ELLIPSIS
         17.32...
@@ -187,6 +191,10 @@ def best_of_k_mpjpe(hypotheses_mm, target_mm, *, return_index=False):
     t = np.asarray(target_mm, np.float64)
     if h.ndim != 4 or t.ndim != 3 or h.shape[0] != t.shape[0] or h.shape[2:] != t.shape[1:]:
         raise ValueError(f"hypotheses_mm (N, k, J, 3) and target_mm (N, J, 3): got {h.shape} and {t.shape}")
+    if h.shape[1] == 0 or h.shape[2] == 0:
+        raise ValueError(f"hypotheses_mm: need at least one hypothesis and one joint, got shape {h.shape}")
+    if not (np.all(np.isfinite(h)) and np.all(np.isfinite(t))):
+        raise ValueError("hypotheses_mm / target_mm contain NaN or inf")
     err = np.linalg.norm(h - t[:, None], axis=-1).mean(axis=-1)  # (N, k)
     best = err.argmin(axis=1)
     e = err[np.arange(len(err)), best]

@@ -94,6 +94,40 @@ def _scenes_in_chunks(num_images, seed=0, poses=None, chunk=None, **kwargs):
         yield from scenes
 
 
+def _swap_in(tmp: Path, out_dir: Path, split: str, ann_name: str) -> None:
+    """Move ``tmp/{split}/`` and ``tmp/annotations/{ann_name}`` into ``out_dir``, both or neither.
+
+    The previous JSON is moved aside first, then the previous images, then the
+    new images and the new JSON come in: at no point does a JSON sit beside
+    images it does not describe (a hard kill in between leaves the split
+    without its JSON, which loaders report as a missing file). An exception
+    part-way puts the previous JSON and images back.
+    """
+    final_json = out_dir / "annotations" / ann_name
+    final_imgs = out_dir / split
+    final_json.parent.mkdir(exist_ok=True)
+    old = tmp / ".previous"
+    old.mkdir()
+    moved, placed = [], []
+    try:
+        for src, name in ((final_json, "json"), (final_imgs, "images")):
+            if src.exists():
+                os.replace(src, old / name)
+                moved.append((src, old / name))
+        for src, dst in ((tmp / split, final_imgs), (tmp / "annotations" / ann_name, final_json)):
+            os.replace(src, dst)
+            placed.append(dst)
+    except BaseException:
+        for dst in placed:
+            if dst.is_dir():
+                shutil.rmtree(dst, ignore_errors=True)
+            else:
+                dst.unlink(missing_ok=True)
+        for src, kept in moved:
+            os.replace(kept, src)
+        raise
+
+
 def write_coco_dataset(out_dir, num_images, split="train", seed=0, *, image_size=(256, 256),
                        num_people=(1, 3), image_format="jpg", poses=None, subjects=TRAIN_SUBJECTS):
     """Write a synthetic COCO keypoints dataset in the official schema.
@@ -122,11 +156,13 @@ def write_coco_dataset(out_dir, num_images, split="train", seed=0, *, image_size
 
     Writing is atomic: everything goes to a temporary folder inside ``out_dir``
     which then replaces ``annotations/person_keypoints_{split}.json`` and
-    ``{split}/``.
+    ``{split}/`` together: an error while rendering, writing or swapping leaves
+    the previous JSON and images as they were, never a JSON beside images it
+    does not describe.
 
     Args:
         out_dir: target folder (created).
-        num_images: number of images.
+        num_images: number of images (a positive int).
         split: split name (``"train"``, ``"val"``...).
         seed: int or Generator.
         image_size: ``(height, width)`` of the images.
@@ -138,6 +174,8 @@ def write_coco_dataset(out_dir, num_images, split="train", seed=0, *, image_size
     Returns:
         Path of the annotation file.
     """
+    if isinstance(num_images, bool) or not isinstance(num_images, (int, np.integer)) or num_images < 1:
+        raise ValueError(f"num_images must be a positive int, got {num_images!r}")
     fmt = str(image_format).lower().lstrip(".")
     if fmt in ("jpeg",):
         fmt = "jpg"
@@ -197,17 +235,7 @@ def write_coco_dataset(out_dir, num_images, split="train", seed=0, *, image_size
         ann_name = f"person_keypoints_{split}.json"
         with open(tmp / "annotations" / ann_name, "w") as fh:
             json.dump(data, fh)
-        # swap into place
-        (out_dir / "annotations").mkdir(exist_ok=True)
-        final_imgs = out_dir / split
-        if final_imgs.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".old_{split}_", dir=out_dir))
-            os.replace(final_imgs, old / split)
-            os.replace(tmp / split, final_imgs)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp / split, final_imgs)
-        os.replace(tmp / "annotations" / ann_name, out_dir / "annotations" / ann_name)
+        _swap_in(tmp, out_dir, split, ann_name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir / "annotations" / ann_name

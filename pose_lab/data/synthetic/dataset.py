@@ -19,8 +19,11 @@ this synthetic stand-in:
     ``{"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": [left, right]}``.
 
 Both are ``np.savez_compressed`` archives of pickled dicts (load with
-``np.load(path, allow_pickle=True)["positions_3d"].item()``), written
-atomically (a temporary file in the same folder, then ``os.replace``).
+``np.load(path, allow_pickle=True)["positions_3d"].item()``, or
+:func:`pose_lab.data.h36m.load_h36m`, which unpickles only dicts, lists,
+strings, numbers and arrays), plus a ``generation`` string shared by the files
+of one run. The files are written to a temporary folder and moved into place
+together (see :func:`generate_h36m`).
 
 The 32-joint layout is filled from the kinematic model: the 17 evaluation
 joints are the model's joints; of the 15 others, ``Spine`` (11) duplicates
@@ -39,7 +42,9 @@ the archives records the generator settings and each subject's stature.
 from __future__ import annotations
 
 import json
+import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -63,16 +68,18 @@ __all__ = [
 
 FILE_3D = "data_3d_h36m.npz"
 FILE_2D = "data_2d_h36m_gt.npz"
+INFO_FILE = "synthetic_h36m.json"
 
 
 def h36m_action_names(action: str, n_sequences: int) -> list[str]:
     """``["Walking"]`` for one sequence, ``["Walking 1", "Walking 2", ...]`` for several."""
-    if n_sequences < 1:
-        raise ValueError(f"n_sequences must be >= 1, got {n_sequences}")
+    if isinstance(n_sequences, bool) or not isinstance(n_sequences, (int, np.integer)) or n_sequences < 1:
+        raise ValueError(f"sequences_per_action must be a positive int, got {n_sequences!r}")
     return [action] if n_sequences == 1 else [f"{action} {k + 1}" for k in range(n_sequences)]
 
 
 def _check_list(values, allowed, what):
+    """A list of names; a bare string is one name (``"Walking"``, never ``["W", "a", ...]``)."""
     values = [values] if isinstance(values, str) else list(values)
     if not values:
         raise ValueError(f"{what}: expected at least one entry")
@@ -101,6 +108,7 @@ def generate_h36m_arrays(subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequ
     """
     subjects = _check_list(subjects, None, "subjects")
     actions = _check_list(actions, ACTIONS, "actions")
+    h36m_action_names("check", sequences_per_action)  # a positive int, or a ValueError naming it
     if not isinstance(frames_per_sequence, (int, np.integer)) or frames_per_sequence < 1:
         raise ValueError(f"frames_per_sequence must be a positive int, got {frames_per_sequence!r}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -154,14 +162,52 @@ def save_npz_atomic(path, **arrays) -> Path:
     return path
 
 
+def _swap_in(tmp: Path, out: Path, names) -> None:
+    """Move ``tmp/<name>`` over ``out/<name>`` for every name, all or none.
+
+    Each move is an atomic ``os.replace``; the previous files are first
+    hard-linked (or copied) aside, so an exception part-way puts every old
+    file back. Only a hard kill between two moves can leave a mix, which the
+    shared ``generation`` id in the files makes :func:`~pose_lab.data.h36m.load_h36m` report.
+    """
+    backup = tmp / ".previous"
+    backup.mkdir()
+    for name in names:
+        if (out / name).exists():
+            try:
+                os.link(out / name, backup / name)
+            except OSError:
+                shutil.copy2(out / name, backup / name)
+    placed = []
+    try:
+        for name in names:
+            os.replace(tmp / name, out / name)
+            placed.append(name)
+    except BaseException:
+        for name in placed:
+            if (backup / name).exists():
+                os.replace(backup / name, out / name)
+            else:
+                (out / name).unlink(missing_ok=True)
+        raise
+
+
 def generate_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequence: int = 500,
                   sequences_per_action: int = 2, seed: int = 0, fps: int = FPS) -> dict:
     """Write a synthetic Human3.6M in the VideoPose3D layout to ``out_dir``.
 
+    The three files (3D, 2D, ``synthetic_h36m.json``) are written to a
+    temporary folder inside ``out_dir`` and then moved over the previous ones
+    together (an error part-way restores the previous set), so new 3D never
+    sits beside old 2D. Each file records the same ``generation`` id (a
+    hash of the settings, as a string array in each ``.npz`` and a field of
+    the JSON), which
+    :func:`~pose_lab.data.h36m.load_h36m` compares.
+
     Args:
         out_dir: destination folder (created if needed).
         subjects, actions, frames_per_sequence, sequences_per_action, seed, fps:
-            see :func:`generate_h36m_arrays`.
+            see :func:`generate_h36m_arrays` (a bare string is one subject / action).
 
     Returns:
         ``{"3d": Path, "2d": Path, "info": Path}``.
@@ -173,12 +219,13 @@ def generate_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_se
         >>> data = load_h36m(paths["3d"], paths["2d"])
     """
     out = Path(out_dir)
+    subjects = _check_list(subjects, None, "subjects")
+    actions = _check_list(actions, ACTIONS, "actions")
     positions_3d, positions_2d, metadata = generate_h36m_arrays(
         subjects, actions, frames_per_sequence, sequences_per_action, seed, fps)
-    p3 = save_npz_atomic(out / FILE_3D, positions_3d=positions_3d)
-    p2 = save_npz_atomic(out / FILE_2D, positions_2d=positions_2d, metadata=metadata)
     info = {
         "generator": "pose_lab.data.synthetic.generate_h36m",
+        "generation": "",
         "seed": int(seed),
         "fps": int(fps),
         "frames_per_sequence": int(frames_per_sequence),
@@ -188,10 +235,19 @@ def generate_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_se
         "actions": list(actions),
         "units": {"positions_3d": "metres, world frame, z up", "positions_2d": "pixels"},
     }
-    info_path = out / "synthetic_h36m.json"
-    fd, tmp = tempfile.mkstemp(prefix=info_path.name + ".", suffix=".tmp", dir=out)
-    with os.fdopen(fd, "w") as f:
-        json.dump(info, f, indent=1)
-    os.chmod(tmp, _umask_mode())
-    os.replace(tmp, info_path)
-    return {"3d": p3, "2d": p2, "info": info_path}
+    # The same settings give the same arrays, hence the same id: the files stay reproducible.
+    generation = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
+    info["generation"] = generation
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp_h36m_", dir=out))
+    try:
+        gen = np.array(generation)  # a plain string array: no pickle
+        save_npz_atomic(tmp / FILE_3D, positions_3d=positions_3d, generation=gen)
+        save_npz_atomic(tmp / FILE_2D, positions_2d=positions_2d, metadata=metadata, generation=gen)
+        with open(tmp / INFO_FILE, "w") as f:
+            json.dump(info, f, indent=1)
+        os.chmod(tmp / INFO_FILE, _umask_mode())
+        _swap_in(tmp, out, (FILE_3D, FILE_2D, INFO_FILE))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"3d": out / FILE_3D, "2d": out / FILE_2D, "info": out / INFO_FILE}
