@@ -99,3 +99,22 @@ def test_callback_needs_a_beta_variable():
     model.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="beta"):
         model.fit(np.zeros((2, 2)), np.zeros((2, 1)), verbose=0, callbacks=[cbs.LinearKLAnnealing()])
+
+
+def test_annealing_continues_from_the_optimizer_step():
+    """Issue 12 item 3: a new callback (a resumed run) continues the schedule from optimizer.iterations."""
+    x = np.random.default_rng(0).normal(size=(8, 4, 3)).astype("float32")
+    model = _tiny_vae()
+    model.compile(optimizer="adam")
+    model.fit(x, epochs=1, batch_size=2, verbose=0, callbacks=[cbs.LinearKLAnnealing(0.0, 1.0, steps=10)])
+    fresh = cbs.LinearKLAnnealing(0.0, 1.0, steps=10)  # the callback of a resumed process
+    hist = model.fit(x, epochs=1, batch_size=2, shuffle=False, verbose=0, callbacks=[fresh])
+    assert fresh.step == 8
+    np.testing.assert_allclose(hist.history["beta"], [np.mean([0.4, 0.5, 0.6, 0.7])], atol=1e-6)
+    assert fresh.history[0] == (4, pytest.approx(0.4))
+    # start_step: a fresh schedule on a trained model
+    again = cbs.LinearKLAnnealing(0.0, 1.0, steps=10, start_step=8)
+    hist = model.fit(x, epochs=1, batch_size=2, verbose=0, callbacks=[again])
+    np.testing.assert_allclose(hist.history["beta"], [np.mean([0.0, 0.1, 0.2, 0.3])], atol=1e-6)
+    with pytest.raises(ValueError, match="start_step"):
+        cbs.LinearKLAnnealing(start_step=-1)

@@ -372,3 +372,40 @@ def test_evaluation_recipe(raw, stats, trained):
     base = mean_pose(stats, 5)
     assert base.shape == (5, 17, 3) and np.all(base[:, 0] == 0)
     np.testing.assert_allclose(base[:, 1:], np.broadcast_to(stats.mean_3d, (5, 16, 3)), rtol=1e-6)
+
+
+def test_compute_loss_honours_sample_weight(stats, data):
+    """Issue 11: sample_weight was ignored. Evaluation loss = mean of the three weighted pair losses (NumPy)."""
+    model = make_model(stats, beta=0.5)
+    x = {k: v[:8] for k, v in data.items()}
+    out = model(x, training=False)
+    s = np.array([0.0, 1.0, 2.0, 0.5, 0.0, 1.5, 1.0, 3.0], "float32")
+    got = float(keras.ops.convert_to_numpy(model.compute_loss(x, None, out, sample_weight=s, training=False)))
+    o = {k: np.asarray(keras.ops.convert_to_numpy(v), np.float64) for k, v in out.items()}
+    image = x["image"].astype(np.float64) / 255.0
+    pose = x["pose_3d"].astype(np.float64)
+    n = len(s)
+
+    def kl(mean, log_var):
+        return (0.5 * (np.exp(log_var) + mean**2 - 1 - log_var)).sum(1)
+
+    kl_img, kl_2d = kl(o["image_mean"], o["image_log_var"]), kl(o["pose2d_mean"], o["pose2d_log_var"])
+    pairs = [
+        np.abs(o["image_recon"] - image).reshape(n, -1).mean(1) + 0.5 * kl_img / image[0].size,
+        ((o["pose3d_from_image"] - pose) ** 2).reshape(n, -1).mean(1) + 0.5 * kl_img / 48,
+        ((o["pose3d_from_2d"] - pose) ** 2).reshape(n, -1).mean(1) + 0.5 * kl_2d / 48,
+    ]
+    expected = np.mean([(s * p).sum() / s.sum() for p in pairs])
+    assert got == pytest.approx(expected, rel=1e-4)
+
+
+def test_sampling_noise_state_is_saved_with_the_weights(stats, data, tmp_path):
+    """Issue 12: the model's seed generator state goes into the weights file (it did not)."""
+    model = make_model(stats)
+    x = {k: v[:4] for k, v in data.items()}
+    model(x, training=True)
+    model.save_weights(tmp_path / "w.weights.h5")
+    expected = keras.ops.convert_to_numpy(model(x, training=True)["pose3d_from_2d"])
+    fresh = make_model(stats)
+    fresh.load_weights(tmp_path / "w.weights.h5")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(fresh(x, training=True)["pose3d_from_2d"]), expected)

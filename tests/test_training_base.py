@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from pose_lab.training.base import add_regularization, batched_predict, fit_resumable
+from pose_lab.training.base import add_regularization, batched_predict, fit_resumable, weighted_mean
 from pose_lab.training.callbacks import ProgressLog
 
 
@@ -94,10 +94,31 @@ def test_fit_resumable_resumes_after_an_interruption(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         fit_resumable(model, x, y, epochs=5, workdir=tmp_path, batch_size=8, progress=False,
                       callbacks=[Stop()])
+    class Count(keras.callbacks.Callback):
+        epochs = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epochs.append(epoch)
+
     fresh = _model(seed=1)
     fresh.compile(optimizer="adam", loss="mse")
-    hist = fit_resumable(fresh, x, y, epochs=5, workdir=tmp_path, batch_size=8, progress=False)
-    assert hist.epoch == [2, 3, 4]
+    hist = fit_resumable(fresh, x, y, epochs=5, workdir=tmp_path, batch_size=8, progress=False,
+                         callbacks=[Count()])
+    assert Count.epochs == [2, 3, 4] and hist.resumed_from == 2
+    assert hist.epoch == [0, 1, 2, 3, 4] and len(hist.history["loss"]) == 5  # the whole run's history
+
+
+def test_weighted_mean_closed_form_and_errors():
+    v = np.array([1.0, 2.0, 4.0, 8.0], "float32")
+    w = np.array([0.5, 0.0, 1.5, 2.0], "float32")
+    assert float(ops.convert_to_numpy(weighted_mean(v, w))) == pytest.approx((w * v).sum() / w.sum())
+    assert float(ops.convert_to_numpy(weighted_mean(v, w[:, None] * 10))) == pytest.approx((w * v).sum() / w.sum())
+    assert float(ops.convert_to_numpy(weighted_mean(v))) == pytest.approx(v.mean())
+    assert float(ops.convert_to_numpy(weighted_mean(v, np.zeros(4, "float32")))) == 0.0
+    with pytest.raises(ValueError, match="one weight per sample"):
+        weighted_mean(v, np.ones((4, 2), "float32"))
+    with pytest.raises(ValueError, match="expected 4 weights"):
+        weighted_mean(v, np.ones(3, "float32"))
 
 
 def test_fit_resumable_without_workdir_writes_nothing(tmp_path, monkeypatch):

@@ -236,3 +236,43 @@ def test_fit_vae_workdir_and_progress(data, tmp_path):
     assert (tmp_path / "run" / "best.keras").exists()
     with pytest.raises(ValueError, match=r"validation y: expected shape \(N, 16, 3\)"):
         V.fit_vae(model, x, y, validation_data=(x, y[:, :15]), progress=False)
+
+
+def test_vae_loss_honours_sample_weight_as_a_weighted_mean(data):
+    """Issue 11: compute_loss ignored sample_weight. Closed form: sum_i w_i (rec_i + beta kl_i) / sum_i w_i."""
+    x, y = data
+    model = V.make_vae_lifter(latent_dim=8, hidden=32, num_blocks=2, beta=0.25, seed=0)
+    out = model(x, training=False)
+    w = np.random.default_rng(5).uniform(0.0, 3.0, len(x)).astype("float32")
+    w[:10] = 0.0
+    loss = float(_np(model.compute_loss(x, y, out, sample_weight=w, training=False)))
+    mu, lv = (_np(t) for t in model.encoder(x, training=False))
+    recon = _np(model.decoder(ops.convert_to_tensor(mu.astype("float32")), training=False))
+    per_sample = ((recon - y) ** 2).reshape(len(x), -1).mean(1) + 0.25 * (
+        0.5 * (np.exp(lv) + mu**2 - 1 - lv)).sum(1) / 48.0
+    assert loss == pytest.approx((w * per_sample).sum() / w.sum(), rel=1e-4)
+    # weights 1 on a subset = the unweighted loss of that subset
+    keep = np.zeros(len(x), "float32")
+    keep[:16] = 1.0
+    sub = float(_np(model.compute_loss(x[:16], y[:16], model(x[:16], training=False), training=False)))
+    assert float(_np(model.compute_loss(x, y, out, sample_weight=keep, training=False))) == pytest.approx(sub, rel=1e-5)
+    ae = V.make_pose_autoencoder((16, 3), latent_dim=4, hidden=8, num_blocks=1)
+    rec = _np(ae(y, training=False)["reconstruction"])
+    ae_loss = float(_np(ae.compute_loss(y, None, ae(y, training=False), sample_weight=w, training=False)))
+    assert ae_loss == pytest.approx((w * ((rec - y) ** 2).reshape(len(y), -1).mean(1)).sum() / w.sum(), rel=1e-4)
+
+
+def test_sampling_noise_state_is_saved_with_the_weights(tmp_path):
+    """Issue 12: a reloaded VAE draws the noise the original would draw next (the state was not saved)."""
+    model = V.make_pose_vae((4, 3), latent_dim=2, hidden=8, num_blocks=1, seed=0)
+    x = np.random.default_rng(0).normal(size=(5, 4, 3)).astype("float32")
+    for _ in range(3):
+        model(x, training=True)  # advance the generator
+    model.save_weights(tmp_path / "w.weights.h5")
+    model.save(tmp_path / "m.keras")
+    expected = _np(model(x, training=True)["z"])
+    fresh = V.make_pose_vae((4, 3), latent_dim=2, hidden=8, num_blocks=1, seed=0)
+    fresh.load_weights(tmp_path / "w.weights.h5")
+    np.testing.assert_array_equal(_np(fresh(x, training=True)["z"]), expected)
+    loaded = keras.models.load_model(tmp_path / "m.keras", compile=False)
+    np.testing.assert_array_equal(_np(loaded(x, training=True)["z"]), expected)

@@ -71,6 +71,18 @@ class Sampling(layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape[0]
 
+    # The noise generator's state is saved with the weights (``save_weights``, ``.keras``, the
+    # backups of fit_resumable): a reloaded or resumed model draws the noise it would have drawn
+    # next. Files written before hold no state here and load as before.
+    _STATE_KEY = "seed_generator_state"
+
+    def save_own_variables(self, store):
+        store[self._STATE_KEY] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        if self._STATE_KEY in store.keys():
+            self.seed_generator.state.assign(store[self._STATE_KEY])
+
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
 

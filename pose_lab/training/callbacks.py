@@ -1,4 +1,11 @@
-"""Training callbacks: KL-weight (beta) annealing for VAEs, and a one-line-per-epoch progress log.
+"""Training callbacks: KL-weight (beta) annealing, a progress log, and the two halves of a resumable run.
+
+* :class:`KLAnnealing` (:class:`LinearKLAnnealing`, :class:`CyclicalKLAnnealing`):
+  beta schedules driven by ``optimizer.iterations``, so a resumed run continues them;
+* :class:`ProgressLog` (one line per epoch with the ETA) and :class:`TimeLimit`;
+* :class:`TrainingBackup` (what :func:`pose_lab.training.base.fit_resumable`
+  resumes from) and :class:`BestCheckpoint` (``best.keras``, written
+  atomically, its best value kept in the backup).
 
 Why anneal? Early in training the decoder is poor, so the cheapest way to
 lower the VAE loss is to make ``q(z|x)`` equal to the prior: the KL term
@@ -29,7 +36,13 @@ callback syncs the JAX training state, and the trainer reloads it after).
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import shutil
 import time
+import warnings
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -42,6 +55,8 @@ __all__ = [
     "CyclicalKLAnnealing",
     "ProgressLog",
     "TimeLimit",
+    "TrainingBackup",
+    "BestCheckpoint",
 ]
 
 
@@ -101,23 +116,37 @@ class KLAnnealing(keras.callbacks.Callback):
     """Set ``model.<beta_attr>`` from ``schedule(step)`` before each training batch.
 
     Args:
-        schedule: a function ``step -> beta`` (step counts training batches
-            since the first ``fit``; it continues across ``fit`` calls).
+        schedule: a function ``step -> beta``.
         beta_attr: name of the model's non-trainable beta variable.
         verbose: print beta at each epoch end.
+        start_step: the optimizer step at which the schedule starts (its step 0).
+
+    The step is the model's ``optimizer.iterations`` minus ``start_step``, read
+    at the start of every ``fit`` and counted on from there. ``iterations`` is
+    saved with the optimizer in every backup and ``.keras`` file, so a resumed
+    run (:func:`pose_lab.training.base.fit_resumable`, Keras'
+    ``BackupAndRestore``) continues the schedule where it stopped, even with a
+    new callback object; a second ``fit`` on the same model continues it too.
+    To run a fresh schedule on an already trained model, pass
+    ``start_step=int(model.optimizer.iterations)``. A model without an
+    optimizer step (e.g. a custom two-optimizer trainer) falls back to the
+    callback's own counter, which :class:`TrainingBackup` saves and restores.
 
     Attributes:
-        step: the next training step.
+        step: the next training step (of the schedule).
         history: ``[(step, beta), ...]`` for every value written (plot it).
 
     ``logs["beta"]`` holds the value in force at the end of each epoch.
     """
 
-    def __init__(self, schedule, beta_attr="beta", verbose=0):
+    def __init__(self, schedule, beta_attr="beta", verbose=0, start_step=0):
         super().__init__()
+        if int(start_step) < 0:
+            raise ValueError(f"start_step: expected a non-negative optimizer step, got {start_step!r}")
         self.schedule = schedule
         self.beta_attr = beta_attr
         self.verbose = verbose
+        self.start_step = int(start_step)
         self.step = 0
         self.history = []
         self._current = None
@@ -132,6 +161,13 @@ class KLAnnealing(keras.callbacks.Callback):
             )
         return var
 
+    def _optimizer_step(self):
+        """``model.optimizer.iterations`` as an int, or ``None`` when the model has no such counter."""
+        iterations = getattr(getattr(self.model, "optimizer", None), "iterations", None)
+        if iterations is None:
+            return None
+        return int(keras.ops.convert_to_numpy(iterations))
+
     def _set(self, value):
         value = float(value)
         if value != self._current:
@@ -142,6 +178,9 @@ class KLAnnealing(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._beta_variable()
+        done = self._optimizer_step()
+        if done is not None:
+            self.step = max(done - self.start_step, 0)
         self._current = None
         self._set(self.schedule(self.step))
 
@@ -159,16 +198,23 @@ class KLAnnealing(keras.callbacks.Callback):
         if self.verbose:
             print(f"epoch {epoch + 1}: beta = {self._current:.6g} (step {self.step})")
 
+    # -- resume protocol (TrainingBackup): only needed without an optimizer step counter
+    def get_resume_state(self):
+        return {"step": int(self.step)}
+
+    def set_resume_state(self, state):
+        self.step = int(state.get("step", self.step))
+
 
 class LinearKLAnnealing(KLAnnealing):
     """Linear beta warm-up from ``start`` to ``stop`` over ``steps`` batches (see :func:`linear_schedule`)."""
 
-    def __init__(self, start=0.0, stop=1.0, steps=10_000, beta_attr="beta", verbose=0):
+    def __init__(self, start=0.0, stop=1.0, steps=10_000, beta_attr="beta", verbose=0, start_step=0):
         if steps < 0:
             raise ValueError(f"steps: expected >= 0, got {steps!r}")
         self.start, self.stop, self.steps = float(start), float(stop), int(steps)
         super().__init__(lambda t: linear_schedule(t, self.start, self.stop, self.steps),
-                         beta_attr=beta_attr, verbose=verbose)
+                         beta_attr=beta_attr, verbose=verbose, start_step=start_step)
 
 
 class CyclicalKLAnnealing(KLAnnealing):
@@ -180,6 +226,7 @@ class CyclicalKLAnnealing(KLAnnealing):
         total_steps: training steps the schedule spans (``epochs * steps_per_epoch``).
         beta_max: plateau value.
         beta_min: value at each cycle start.
+        start_step: the optimizer step the schedule starts at (see :class:`KLAnnealing`).
 
     Example:
         >>> steps = epochs * int(np.ceil(len(x) / batch_size))
@@ -187,14 +234,14 @@ class CyclicalKLAnnealing(KLAnnealing):
     """
 
     def __init__(self, n_cycles=4, ratio=0.5, total_steps=10_000, beta_max=1.0, beta_min=0.0,
-                 beta_attr="beta", verbose=0):
+                 beta_attr="beta", verbose=0, start_step=0):
         cyclical_schedule(0, n_cycles, ratio, total_steps, beta_max, beta_min)  # validate arguments
         self.n_cycles, self.ratio, self.total_steps = int(n_cycles), float(ratio), int(total_steps)
         self.beta_max, self.beta_min = float(beta_max), float(beta_min)
         super().__init__(
             lambda t: cyclical_schedule(t, self.n_cycles, self.ratio, self.total_steps,
                                         self.beta_max, self.beta_min),
-            beta_attr=beta_attr, verbose=verbose,
+            beta_attr=beta_attr, verbose=verbose, start_step=start_step,
         )
 
 
@@ -309,6 +356,331 @@ class TimeLimit(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._run_evaluation()
+
+
+# ------------------------------------------------------------------ resumable runs
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so a reader sees the old file or the new one, never a half-written one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _scalar_logs(logs):
+    """The scalar entries of a ``logs`` dict as Python floats (JSON-ready)."""
+    out = {}
+    for key, value in (logs or {}).items():
+        if np.ndim(value) != 0:
+            continue
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def _random_states(model):
+    """The model's random-generator states (``SeedGenerator`` variables: dropout, sampling noise).
+
+    ``model.variables`` holds them besides the weights; ``save_weights`` does
+    not save them (Keras saves a layer's weights only).
+    """
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+class _BackupCommit(keras.callbacks.Callback):
+    """Writes :class:`TrainingBackup`'s snapshot at each epoch end, after every other callback has run."""
+
+    def __init__(self, backup):
+        super().__init__()
+        self.backup = backup
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.backup._commit_attached = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.backup.commit(epoch, logs)
+
+
+class TrainingBackup(keras.callbacks.Callback):
+    """The backup a run resumes from: weights, optimizer, random states, epoch, history, callback state.
+
+    A folder ``backup_dir`` holds ``weights-<epoch>.weights.h5`` (the model's
+    weights *and* optimizer state: step counter, Adam moments) and
+    ``state.json``, which names that file and holds the completed epochs, the
+    random-generator states of every layer (dropout masks, the VAE's
+    sampling noise), the epoch logs so far and the resume state of the
+    callbacks in ``stateful`` (e.g. :class:`BestCheckpoint`'s best value).
+
+    * **When**: at the start of training when there is no backup yet (so an
+      interruption in the first epoch restarts from the initial weights), and
+      at each epoch end.
+    * **Atomic**: the weights go to a new file, then ``state.json`` is replaced
+      in one ``os.replace``; that replacement is the commit. A run killed at
+      any point leaves the previous complete backup.
+    * **Restore** (``on_train_begin``, when ``state.json`` exists): the
+      optimizer is built, weights, optimizer state and random states loaded,
+      the callbacks' state set, and ``fit`` continues at the first epoch not
+      completed (``model._initial_epoch``, as Keras' ``BackupAndRestore``).
+      The interrupted epoch is run again from its start, so the end state
+      equals an uninterrupted run when the data order of each epoch is
+      deterministic (:func:`pose_lab.training.base.fit_resumable` takes care
+      of that for arrays).
+    * ``on_train_end`` (training finished, or stopped by a callback) deletes
+      the folder unless ``delete_on_end=False``.
+
+    Place it first in the callback list (it restores before the other
+    callbacks start) and its :meth:`commit_callback` last (it saves after
+    they have updated their state); without the latter it saves in its own
+    ``on_epoch_end``. ``fit_resumable`` does both.
+
+    Args:
+        backup_dir: the folder (created when needed; it must not hold other files).
+        stateful: callbacks with ``get_resume_state() -> dict`` (JSON-able)
+            and ``set_resume_state(dict)``, saved and restored with the backup.
+        extra: a JSON-able dict stored with the backup (``fit_resumable``
+            keeps its shuffle seed there); a restored backup's ``extra`` wins.
+        delete_on_end: delete the backup when training ends.
+
+    Attributes:
+        restored_epoch: epochs completed before this ``fit`` (0 for a fresh run).
+        history: ``{metric: [value per completed epoch]}`` over the whole run.
+
+    A backup written by Keras' ``BackupAndRestore`` (``latest.weights.h5`` and
+    ``training_metadata.json``, earlier versions of the kit) is resumed too,
+    without random states or callback state.
+    """
+
+    STATE_FILE = "state.json"
+    FORMAT = 1
+
+    def __init__(self, backup_dir, *, stateful=(), extra=None, delete_on_end=True):
+        super().__init__()
+        if not str(backup_dir):
+            raise ValueError("backup_dir: expected a folder, got an empty path")
+        self.backup_dir = Path(backup_dir)
+        self.stateful = list(stateful)
+        for cb in self.stateful:
+            if not (hasattr(cb, "get_resume_state") and hasattr(cb, "set_resume_state")):
+                raise ValueError(f"stateful: {type(cb).__name__} has no get_resume_state/set_resume_state")
+        self.extra = dict(extra or {})
+        self.delete_on_end = bool(delete_on_end)
+        self.restored_epoch = 0
+        self.history = {}
+        self._commit_attached = False
+
+    # ------------------------------------------------------------- reading
+    @classmethod
+    def read_state(cls, backup_dir):
+        """The committed state of ``backup_dir`` as a dict, or ``None`` when there is no backup.
+
+        Raises ``ValueError`` naming the file when it is not a backup this class wrote.
+        """
+        backup_dir = Path(backup_dir)
+        path = backup_dir / cls.STATE_FILE
+        if not path.is_file():
+            legacy = backup_dir / "training_metadata.json"
+            if legacy.is_file() and (backup_dir / "latest.weights.h5").is_file():
+                try:
+                    epoch = int(json.loads(legacy.read_text())["epoch"])
+                except (ValueError, KeyError, TypeError) as err:
+                    raise ValueError(f"{legacy}: expected Keras' backup metadata with an 'epoch', got {err}") from None
+                return {"format": 0, "epoch": epoch, "weights": "latest.weights.h5", "history": {},
+                        "callbacks": {}, "extra": {}}
+            return None
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: cannot read the backup state ({err}); delete the folder to start over") from None
+        missing = [k for k in ("format", "epoch", "weights") if k not in state] if isinstance(state, dict) else ["all"]
+        if missing:
+            raise ValueError(f"{path}: not a pose_lab backup (missing {missing}); delete the folder to start over")
+        if int(state["format"]) > cls.FORMAT:
+            raise ValueError(f"{path}: backup format {state['format']} is newer than this pose_lab "
+                             f"({cls.FORMAT}); update pose_lab to resume it")
+        return state
+
+    def _stateful_keys(self):
+        return [f"{i}:{type(cb).__name__}" for i, cb in enumerate(self.stateful)]
+
+    # --------------------------------------------------------------- writing
+    def commit_callback(self):
+        """The callback that writes the snapshot at each epoch end; put it last in the list."""
+        return _BackupCommit(self)
+
+    def commit(self, epoch, logs=None):
+        """Record epoch ``epoch``'s logs and write the backup of the ``epoch + 1`` completed epochs."""
+        for key, value in _scalar_logs(logs).items():
+            column = self.history.setdefault(key, [])
+            del column[epoch:]  # an epoch run again after a restore replaces its entry
+            column.extend([float("nan")] * (epoch - len(column)))  # a metric that appears late
+            column.append(value)
+        self.save(epoch + 1)
+
+    def save(self, epochs_done):
+        """Write the backup of a model that completed ``epochs_done`` epochs (atomically)."""
+        model = self.model
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        name = f"weights-{int(epochs_done):05d}.weights.h5"
+        tmp = self.backup_dir / f"tmp-{os.getpid()}-{name}"
+        model.save_weights(str(tmp), overwrite=True)
+        os.replace(tmp, self.backup_dir / name)
+        state = {
+            "format": self.FORMAT,
+            "epoch": int(epochs_done),
+            "weights": name,
+            "random_states": [np.asarray(keras.ops.convert_to_numpy(v)).tolist() for v in _random_states(model)],
+            "callbacks": {key: cb.get_resume_state() for key, cb in zip(self._stateful_keys(), self.stateful)},
+            "history": self.history,
+            "extra": self.extra,
+            "keras": keras.__version__,
+            "backend": keras.backend.backend(),
+        }
+        _atomic_write_text(self.backup_dir / self.STATE_FILE, json.dumps(state))
+        for old in self.backup_dir.glob("*weights.h5"):  # older snapshots, files of killed writes
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    # --------------------------------------------------------------- restoring
+    def _restore(self, state):
+        model = self.model
+        path = self.backup_dir / state["weights"]
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the backup's weights file is missing; delete {self.backup_dir} "
+                                    "to start over")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.load_weights(str(path))
+        for w in caught:
+            if "Skipping variable loading" in str(w.message):
+                raise ValueError(f"{path}: {w.message} Build every optimizer of the model before fit "
+                                 "(e.g. optimizer.build(network.trainable_variables) in compile).")
+            warnings.warn(w.message, w.category, stacklevel=2)
+        saved = state.get("random_states")
+        if saved is not None:
+            current = _random_states(model)
+            if len(saved) != len(current):
+                raise ValueError(f"{self.backup_dir / self.STATE_FILE}: {len(saved)} random-generator states "
+                                 f"saved, the model has {len(current)}: the backup comes from another model")
+            for var, value in zip(current, saved):
+                var.assign(np.asarray(value, dtype=keras.backend.standardize_dtype(var.dtype)))
+        callbacks = state.get("callbacks", {})
+        for key, cb in zip(self._stateful_keys(), self.stateful):
+            if key in callbacks:
+                cb.set_resume_state(callbacks[key])
+        self.history = {k: list(v) for k, v in state.get("history", {}).items()}
+        self.restored_epoch = int(state["epoch"])
+        self.extra.update(state.get("extra", {}))
+        model._initial_epoch = self.restored_epoch  # what Keras' BackupAndRestore sets: fit starts there
+
+    def on_train_begin(self, logs=None):
+        model = self.model
+        if not model.built:
+            raise ValueError(
+                f"TrainingBackup: {type(model).__name__} '{model.name}' is not built, so its weights cannot be "
+                "saved or restored before training; build it first (call it on a batch, or model.build(shape))"
+            )
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(model.trainable_variables)  # the backup holds its state: it must exist
+        state = self.read_state(self.backup_dir)
+        if state is None:
+            self.history, self.restored_epoch = {}, 0
+            model._initial_epoch = None
+            self.save(0)  # killed in the first epoch: restart from these initial weights
+        else:
+            self._restore(state)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._commit_attached:
+            self.commit(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        self.model._initial_epoch = None  # a later fit of this model starts from its own initial_epoch
+        if self.delete_on_end:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Save the whole model to ``filepath`` (``.keras``) when ``monitor`` improves; atomically; resumable.
+
+    Like ``keras.callbacks.ModelCheckpoint(save_best_only=True)`` with two
+    differences a long run needs: the file is written under a temporary name
+    and moved into place (a run killed while saving keeps the previous best
+    model), and the best value so far is part of :class:`TrainingBackup`'s
+    state, so after a resume a worse epoch never overwrites the best model.
+
+    Args:
+        filepath: where the model goes; must end with ``.keras``.
+        monitor: the logged value to watch (``"val_loss"``, ``"loss"``...).
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (``"max"`` for names with
+            ``acc``, ``auc`` or ``pck``, else ``"min"``).
+        save_best_only: ``False`` saves every epoch (and still tracks the best).
+        verbose: print a line when the file is written.
+
+    Attributes:
+        best, best_epoch: the best value and its (0-based) epoch, ``None`` before the first.
+
+    NaN never counts as an improvement. When ``monitor`` is not in the logs
+    the model is saved with a warning (as Keras does).
+    """
+
+    def __init__(self, filepath, monitor="val_loss", mode="auto", save_best_only=True, verbose=0):
+        super().__init__()
+        self.filepath = Path(filepath)
+        if self.filepath.suffix != ".keras":
+            raise ValueError(f"filepath: expected a path ending in '.keras', got {str(filepath)!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode: expected 'auto', 'min' or 'max', got {mode!r}")
+        if mode == "auto":
+            mode = "max" if any(k in monitor.lower() for k in ("acc", "auc", "pck")) else "min"
+        self.monitor, self.mode = monitor, mode
+        self.save_best_only, self.verbose = bool(save_best_only), verbose
+        self.best = None
+        self.best_epoch = None
+
+    def _improves(self, value):
+        if not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def _save(self):
+        self.filepath.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.filepath.with_name(f".{self.filepath.stem}.tmp-{os.getpid()}.keras")
+        self.model.save(str(tmp), overwrite=True)
+        os.replace(tmp, self.filepath)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            warnings.warn(f"BestCheckpoint: '{self.monitor}' is not in the logs ({sorted(logs or {})}); "
+                          f"saving {self.filepath} anyway", stacklevel=2)
+            self._save()
+            return
+        value = float(value)
+        improved = self._improves(value)
+        if improved or not self.save_best_only:
+            self._save()
+            if self.verbose:
+                print(f"epoch {epoch + 1}: {self.monitor} {value:.5g}, saved {self.filepath}")
+        if improved:
+            self.best, self.best_epoch = value, int(epoch)
+
+    def get_resume_state(self):
+        return {"monitor": self.monitor, "mode": self.mode, "best": self.best, "best_epoch": self.best_epoch}
+
+    def set_resume_state(self, state):
+        if state.get("monitor") == self.monitor and state.get("mode") == self.mode:
+            self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
 
 
 def _clock_text(seconds: float) -> str:

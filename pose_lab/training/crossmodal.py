@@ -91,7 +91,7 @@ from keras import ops
 
 from pose_lab import losses
 from pose_lab.data.normalization import NormStats
-from pose_lab.training.base import add_regularization, batched_predict
+from pose_lab.training.base import add_regularization, batched_predict, weighted_mean
 from pose_lab.validation import check_images, check_poses
 
 __all__ = [
@@ -124,6 +124,22 @@ def suggested_jit_compile():
 
 
 # --------------------------------------------------------------------------- model
+
+
+class _StoreWithout:
+    """A read-only view of a Keras weights store without one key (for ``Layer.load_own_variables``)."""
+
+    def __init__(self, store, key):
+        self._store, self._key = store, key
+
+    def keys(self):
+        return [k for k in self._store.keys() if k != self._key]
+
+    def __len__(self):
+        return len(self.keys())
+
+    def __getitem__(self, key):
+        return self._store[key]
 
 
 def _serialize(model):
@@ -170,7 +186,9 @@ class CrossModalVAE(keras.Model):
     ``mpjpe_image_to_3d`` and ``mpjpe_2d_to_3d`` (mm, over all ``J`` joints with
     a dropped root counted as exact, every step). In ``evaluate()`` the latent
     means are decoded and all three pairs are scored on every batch; ``loss``
-    is then the mean of the three pair losses.
+    is then the mean of the three pair losses. Sample weights (``fit(data,
+    sample_weight=w)``) make every pair loss and KL the weighted mean
+    ``sum_i w_i l_i / sum_i w_i`` of its per-sample values; the MPJPE metrics stay unweighted.
     """
 
     def __init__(
@@ -349,7 +367,7 @@ class CrossModalVAE(keras.Model):
         return losses.mean_per_joint_position_error(target, pred, scale=std, pad_joints=pad)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        del y, sample_weight  # targets come from x; every sample weighs the same
+        del y  # targets come from x
         if not isinstance(x, dict) or "pose_3d" not in x:
             raise ValueError(
                 "CrossModalVAE training and evaluation need a dict with 'image', 'pose_2d' and 'pose_3d' "
@@ -363,13 +381,16 @@ class CrossModalVAE(keras.Model):
         n_pose = float(self.num_joints_3d * 3)
         beta = ops.cast(ops.convert_to_tensor(self.beta), "float32")
 
-        kl_img = losses.kl_divergence_diag_gaussian(y_pred["image_mean"], y_pred["image_log_var"])
-        kl_2d = losses.kl_divergence_diag_gaussian(y_pred["pose2d_mean"], y_pred["pose2d_log_var"])
-        pair_losses = ops.stack([
-            losses.l1_loss(image, y_pred["image_recon"]) + beta * kl_img / n_image,
-            losses.mse_loss(pose_3d, y_pred["pose3d_from_image"]) + beta * kl_img / n_pose,
-            losses.mse_loss(pose_3d, y_pred["pose3d_from_2d"]) + beta * kl_2d / n_pose,
-        ])
+        # per-sample terms, then the (sample-)weighted mean over the batch
+        kl_img_s = losses.kl_divergence_diag_gaussian(y_pred["image_mean"], y_pred["image_log_var"], reduction="none")
+        kl_2d_s = losses.kl_divergence_diag_gaussian(y_pred["pose2d_mean"], y_pred["pose2d_log_var"],
+                                                     reduction="none")
+        pair_losses = ops.stack([weighted_mean(v, sample_weight) for v in (
+            losses.l1_loss(image, y_pred["image_recon"], reduction="none") + beta * kl_img_s / n_image,
+            losses.mse_loss(pose_3d, y_pred["pose3d_from_image"], reduction="none") + beta * kl_img_s / n_pose,
+            losses.mse_loss(pose_3d, y_pred["pose3d_from_2d"], reduction="none") + beta * kl_2d_s / n_pose,
+        )])
+        kl_img, kl_2d = weighted_mean(kl_img_s, sample_weight), weighted_mean(kl_2d_s, sample_weight)
         weights = self._pair_weights(training)
         total = add_regularization(self, ops.sum(weights * pair_losses))  # weight regularisers, if any
 
@@ -478,6 +499,20 @@ class CrossModalVAE(keras.Model):
         }
 
     # ------------------------------------------------------------ serialisation
+
+    # The sampling noise's generator state is saved with the weights (``save_weights``, ``.keras``,
+    # fit_resumable's backups), so a reloaded or resumed model continues the same noise stream;
+    # files written before hold only ``beta`` and ``pair_step`` and load as before.
+    _SEED_KEY = "seed_generator_state"
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[self._SEED_KEY] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        super().load_own_variables(_StoreWithout(store, self._SEED_KEY))
+        if self._SEED_KEY in store.keys():
+            self.seed_generator.state.assign(store[self._SEED_KEY])
 
     def get_config(self):
         config = super().get_config()

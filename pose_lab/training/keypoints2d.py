@@ -102,6 +102,26 @@ def _target_weights(y, y_pred):
     return ops.ones((shape[0], shape[-1]) if len(shape) == 4 else (shape[0], shape[1]), dtype="float32")
 
 
+def _fold_sample_weight(weights, sample_weight, squared):
+    """Fold per-sample weights ``s`` into the per-joint target weights ``(B, J)``.
+
+    Both losses average equal-sized per-sample terms over the batch, so scaling
+    sample ``b``'s term by ``s_b / mean(s)`` turns the batch mean into the
+    weighted mean ``sum_b s_b l_b / sum_b s_b`` (:func:`pose_lab.training.base.weighted_mean`). The
+    coordinate L1 is linear in the target weight (multiply by that factor),
+    the heatmap MSE quadratic (multiply by its square root). Negative sample
+    weights count as 0; a batch whose weights sum to 0 gets a zero loss.
+    """
+    w = ops.convert_to_tensor(weights, "float32")
+    s = ops.maximum(ops.reshape(ops.cast(ops.convert_to_tensor(sample_weight), "float32"), (-1,)), 0.0)
+    if len(ops.shape(s)) != 1 or (s.shape[0] is not None and w.shape[0] is not None and s.shape[0] != w.shape[0]):
+        raise ValueError(f"sample_weight: expected one weight per sample ({w.shape[0]}), got shape {tuple(s.shape)}")
+    mean = ops.mean(s)
+    factor = ops.where(mean > 0, s / ops.where(mean > 0, mean, 1.0), 0.0)
+    factor = ops.sqrt(factor) if squared else factor
+    return w * factor[:, None]
+
+
 @keras.saving.register_keras_serializable(package="pose_lab")
 class KeypointTrainer(keras.Model):
     """Wraps a 2D keypoint network with the visibility-weighted loss of its output type.
@@ -110,8 +130,10 @@ class KeypointTrainer(keras.Model):
     against ``y["heatmaps"]``; coordinate networks (``(B, J, 2)`` output) with
     :func:`weighted_coordinate_l1` against ``y["keypoints"]`` (crop pixels). The
     target weights are ``y["weights"]`` (or ``"target_weights"``; else
-    ``visibility > 0``; else all ones). ``compute_loss`` uses only ``keras.ops``,
-    so the same class trains under TensorFlow and JAX.
+    ``visibility > 0``; else all ones). Sample weights (``fit(...,
+    sample_weight=w)``) make the batch loss the weighted mean of the
+    per-sample losses, ``sum_b w_b l_b / sum_b w_b``. ``compute_loss`` uses
+    only ``keras.ops``, so the same class trains under TensorFlow and JAX.
 
     Args:
         network: a functional keypoint model (``build_heatmap_model`` /
@@ -154,6 +176,8 @@ class KeypointTrainer(keras.Model):
             )
         target = y[self.output_type]
         weights = _target_weights(y, y_pred)
+        if sample_weight is not None:
+            weights = _fold_sample_weight(weights, sample_weight, squared=self.output_type == "heatmaps")
         if self.output_type == "heatmaps":
             loss = weighted_heatmap_mse(target, y_pred, weights)
         else:

@@ -21,6 +21,12 @@ In training the VAE decodes a sample ``z``; in inference (``predict``,
 Tracked metrics: ``loss``, ``reconstruction``, ``kl``, ``beta`` and, when the
 target's normalisation std is given, ``mpjpe`` (mm, root re-inserted).
 
+Sample weights (``fit(x, y, sample_weight=w)``, or ``class_weight``) weight
+each sample's loss: the batch loss is the weighted mean
+``sum_i w_i (rec_i + beta kl_i) / sum_i w_i``
+(:func:`pose_lab.training.base.weighted_mean`); ``reconstruction`` and ``kl``
+are logged with the same weights, ``mpjpe`` unweighted.
+
 Also here: the constructors (:func:`make_pose_autoencoder`,
 :func:`make_pose_vae`, :func:`make_vae_lifter`), :func:`vae_optimizer` and
 :func:`fit_vae` (validated inputs, then
@@ -40,7 +46,7 @@ from keras import ops
 
 from pose_lab import losses
 from pose_lab.models.vae import Sampling, build_mlp_decoder, build_mlp_encoder
-from pose_lab.training.base import add_regularization, fit_resumable
+from pose_lab.training.base import add_regularization, fit_resumable, weighted_mean
 from pose_lab.validation import check_poses
 
 __all__ = [
@@ -96,8 +102,9 @@ class _PoseModelBase(keras.Model):
     def _target(self, x, y):
         return x if y is None else y
 
-    def _reconstruction_and_metrics(self, target, recon):
-        rec = losses.reconstruction_loss(target, recon, kind=self.reconstruction)
+    def _reconstruction_and_metrics(self, target, recon, sample_weight=None):
+        per_sample = losses.reconstruction_loss(target, recon, kind=self.reconstruction, reduction="none")
+        rec = weighted_mean(per_sample, sample_weight)
         self.reconstruction_tracker.update_state(rec)
         if self.mpjpe_tracker is not None:
             err = losses.mean_per_joint_position_error(
@@ -160,7 +167,7 @@ class AutoEncoder(_PoseModelBase):
         return {"reconstruction": self.decoder(z, training=training), "z_mean": z}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        rec = self._reconstruction_and_metrics(self._target(x, y), y_pred["reconstruction"])
+        rec = self._reconstruction_and_metrics(self._target(x, y), y_pred["reconstruction"], sample_weight)
         return add_regularization(self, rec)
 
 
@@ -209,10 +216,10 @@ class VAE(_PoseModelBase):
         return {"reconstruction": recon, "z_mean": z_mean, "z_log_var": z_log_var, "z": z}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        rec = self._reconstruction_and_metrics(self._target(x, y), y_pred["reconstruction"])
-        kl = losses.kl_divergence_diag_gaussian(
-            y_pred["z_mean"], y_pred["z_log_var"], num_elements=self._kl_n
-        )
+        rec = self._reconstruction_and_metrics(self._target(x, y), y_pred["reconstruction"], sample_weight)
+        kl = weighted_mean(losses.kl_divergence_diag_gaussian(
+            y_pred["z_mean"], y_pred["z_log_var"], num_elements=self._kl_n, reduction="none"
+        ), sample_weight)
         beta = ops.cast(self.beta, rec.dtype)
         self.kl_tracker.update_state(kl)
         self.beta_tracker.update_state(beta)
