@@ -1,6 +1,6 @@
 """Benchmarks for 2D -> 3D lifting: training throughput, baseline and VAE-lifter accuracy.
 
-Prints Markdown tables. Three parts (``--part``):
+Prints Markdown tables. Four parts (``--part``):
 
 * ``throughput``: samples/s of ``model.fit`` for the Martinez et al. network
   (4.3M parameters) at batch 64 and 256, for several compile settings
@@ -12,13 +12,20 @@ Prints Markdown tables. Three parts (``--part``):
 * ``baseline``: the Martinez baseline trained on synthetic Human3.6M (or the
   real files under ``data/h36m`` with ``--real``), protocol 1 and 2 in mm on
   S9/S11, per action and averaged, with the wall-clock time.
+* ``variants``: the kit's earlier defaults (17 2D joints, per-unit max-norm
+  after each step, staircase decay) against the authors' variants (16 2D
+  joints without Neck/Nose, Frobenius max-norm in the forward pass,
+  continuous decay), same data, seed and epochs: P1/P2 on S9/S11
+  (``--variants`` adds the one-factor-at-a-time rows).
 * ``vae``: the thesis's VAE lifter on the same data: mean-prediction MPJPE
-  and best-of-k MPJPE against the baseline.
+  and best-of-k MPJPE against the baseline (notebook 09 feeds all 17 2D
+  joints: ``--input-joints all``).
 
 Usage::
 
     python benchmarks/bench_lifting.py --part throughput
     python benchmarks/bench_lifting.py --part baseline vae --epochs 6
+    python benchmarks/bench_lifting.py --part variants --epochs 4 --stride 4
     KERAS_BACKEND=jax python benchmarks/bench_lifting.py --part throughput
 
 Timings on a shared machine vary: report them with the load (``uptime``).
@@ -96,8 +103,8 @@ def _keras_rate(batch_size, jit_compile, steps_per_execution, pipeline, steps, s
         import tensorflow as tf
 
         rng = np.random.default_rng(seed)
-        x = rng.standard_normal((n, 17, 2)).astype(np.float32)
-        y = rng.standard_normal((n, 16, 3)).astype(np.float32)
+        x = rng.standard_normal((n,) + tuple(model.input_shape[1:])).astype(np.float32)
+        y = rng.standard_normal((n,) + tuple(model.output_shape[1:])).astype(np.float32)
         ds = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n).batch(batch_size, drop_remainder=True)
               .prefetch(tf.data.AUTOTUNE))
         timer = _epoch_timer()
@@ -121,11 +128,11 @@ def _torch_rate(batch_size, steps, threads=2):  # pragma: no cover - optional re
         def forward(self, x):
             return x + self.f(x)
 
-    net = nn.Sequential(nn.Linear(34, 1024), nn.BatchNorm1d(1024), nn.ReLU(), nn.Dropout(0.5),
+    net = nn.Sequential(nn.Linear(32, 1024), nn.BatchNorm1d(1024), nn.ReLU(), nn.Dropout(0.5),
                         Block(), Block(), nn.Linear(1024, 48))
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     n = batch_size * steps
-    x, y = torch.randn(n, 34), torch.randn(n, 48)
+    x, y = torch.randn(n, 32), torch.randn(n, 48)
     times = []
     for _ in range(3):
         t = time.perf_counter()
@@ -193,7 +200,7 @@ def part_throughput(args):
 # ------------------------------------------------------------------- accuracy
 
 
-def _data(args):
+def _data(args, input_joints=None):
     from pose_lab import runtime
     from pose_lab.data.h36m import load_h36m
     from pose_lab.data.lifting import prepare_lifting_data
@@ -211,7 +218,8 @@ def _data(args):
         p3, p2 = out / "data_3d_h36m.npz", out / "data_2d_h36m_gt.npz"
         source = f"synthetic Human3.6M ({args.frames} frames x {args.sequences} sequences per action)"
     data = load_h36m(p3, p2 if p2.exists() else None)
-    return prepare_lifting_data(data, train_stride=args.stride), source
+    joints = args.input_joints if input_joints is None else input_joints
+    return prepare_lifting_data(data, input_joints=joints, train_stride=args.stride), source
 
 
 def part_baseline(args, ld, source):
@@ -222,17 +230,75 @@ def part_baseline(args, ld, source):
     from pose_lab.training.lifting import compile_lifter, fit_lifter
 
     keras.utils.set_random_seed(0)
-    model = compile_lifter(build_lifter(), steps_per_execution=args.spe)
+    model = compile_lifter(build_lifter(num_joints_in=ld.x_train.shape[1]), steps_per_execution=args.spe)
     t0 = time.perf_counter()
     fit_lifter(model, ld.x_train, ld.y_train, epochs=args.epochs, batch_size=64, progress=False, verbose=0)
     train_s = time.perf_counter() - t0
     table = evaluate_lifter(model, ld.x_test, ld.y_test_mm, ld.actions_test, ld.stats)
     print(f"\n### Martinez baseline on {source}")
     print(f"train {len(ld.x_train):,} poses (S1,S5,S6,S7,S8, 4 cameras), test {len(ld.x_test):,} (S9,S11); "
+          f"{ld.x_train.shape[1]} 2D joints; "
           f"{args.epochs} epochs at batch 64 in {train_s / 60:.1f} min "
           f"(backend {keras.backend.backend()}, load average {_load_average()})\n")
     print(table.to_markdown())
     return model, table, train_s
+
+
+#: name -> (2D input joints, max-norm mode, staircase decay)
+VARIANTS = {
+    "kit-v1": ("all", "unit", True),
+    "authors": ("martinez", "frobenius", False),
+    "authors+17-joints": ("all", "frobenius", False),
+    "authors+per-unit": ("martinez", "unit", False),
+    "authors+staircase": ("martinez", "frobenius", True),
+}
+_VARIANT_LABELS = {
+    "kit-v1": "kit's earlier defaults",
+    "authors": "authors' variants (the new defaults)",
+    "authors+17-joints": "authors', but all 17 2D joints",
+    "authors+per-unit": "authors', but per-unit max-norm",
+    "authors+staircase": "authors', but staircase decay",
+}
+
+
+def part_variants(args):
+    """The kit's earlier lifter defaults against the authors' variants: same data, seed, epochs."""
+    import keras
+
+    from pose_lab.evaluation.lifting import evaluate_lifter
+    from pose_lab.models.lifting import build_lifter
+    from pose_lab.training.lifting import compile_lifter, fit_lifter, lifter_optimizer
+
+    rows, data = [], {}
+    for name in args.variants:
+        joints, mode, staircase = VARIANTS[name]
+        if joints not in data:
+            data[joints] = _data(args, joints)
+        ld, source = data[joints]
+        keras.utils.set_random_seed(args.seed)
+        model = compile_lifter(build_lifter(num_joints_in=ld.x_train.shape[1], max_norm_mode=mode),
+                               lifter_optimizer(staircase=staircase), steps_per_execution=args.spe)
+        t0 = time.perf_counter()
+        fit_lifter(model, ld.x_train, ld.y_train, epochs=args.epochs, batch_size=64, progress=False, verbose=0)
+        minutes = (time.perf_counter() - t0) / 60
+        table = evaluate_lifter(model, ld.x_test, ld.y_test_mm, ld.actions_test, ld.stats)
+        steps = args.epochs * (len(ld.x_train) // 64 + (len(ld.x_train) % 64 > 0))
+        rows.append((_VARIANT_LABELS[name], ld.x_train.shape[1], mode, "staircase" if staircase else "continuous",
+                     table.average["P1"], table.average["P2"], minutes))
+        print(f"  {name}: P1 {table.average['P1']:.1f} mm, P2 {table.average['P2']:.1f} mm, {minutes:.1f} min",
+              flush=True)
+    print(f"\n### Lifter variants on {source}")
+    print(f"train {len(ld.x_train):,} poses (stride {args.stride}), test {len(ld.x_test):,} (S9, S11); "
+          f"{args.epochs} epochs at batch 64 ({steps:,} steps: the learning rate has decayed to "
+          f"{0.96 ** (steps / 100_000):.4f}x continuously, 1x with the staircase); seed {args.seed}; "
+          f"backend {keras.backend.backend()}, load average {_load_average()}\n")
+    print("| variant | 2D joints | max-norm | LR decay | P1 (mm) | P2 (mm) | train (min) |")
+    print("| --- | ---: | --- | --- | ---: | ---: | ---: |")
+    for label, j, mode, decay, p1, p2, minutes in rows:
+        norm = "Frobenius, forward pass" if mode == "frobenius" else "per unit, after each step"
+        print(f"| {label} | {j} | {norm} | {decay} | {p1:.1f} | {p2:.1f} | {minutes:.1f} |")
+    return rows
+
 
 
 def part_vae(args, ld, source, baseline_table=None):
@@ -244,7 +310,7 @@ def part_vae(args, ld, source, baseline_table=None):
     from pose_lab.training import vae as V
 
     keras.utils.set_random_seed(0)
-    model = V.make_vae_lifter(target_std=ld.stats.std_3d, seed=0)
+    model = V.make_vae_lifter(num_joints_in=ld.x_train.shape[1], target_std=ld.stats.std_3d, seed=0)
     steps = args.vae_epochs * int(np.ceil(len(ld.x_train) / 64))
     model.compile(optimizer=V.vae_optimizer(steps), steps_per_execution=args.spe)
     t0 = time.perf_counter()
@@ -277,7 +343,7 @@ def part_vae(args, ld, source, baseline_table=None):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", nargs="+", default=["throughput", "baseline", "vae"],
-                   choices=["throughput", "baseline", "vae"])
+                   choices=["throughput", "baseline", "variants", "vae"])
     p.add_argument("--steps", type=int, default=150, help="steps per timed epoch (throughput)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds (throughput); the median is printed")
     p.add_argument("--torch", action="store_true", help="also time a PyTorch replica if installed")
@@ -289,10 +355,18 @@ def main(argv=None):
     p.add_argument("--spe", type=int, default=1, help="steps_per_execution")
     p.add_argument("--k", type=int, nargs="+", default=[10])
     p.add_argument("--real", action="store_true", help="use data/h36m when present")
+    p.add_argument("--input-joints", default="martinez", choices=["martinez", "all"],
+                   help="2D joints fed to the lifters of --part baseline/vae: the paper's 16 (no Neck/Nose) "
+                        "or all 17 (notebook 09)")
+    p.add_argument("--variants", nargs="+", default=["kit-v1", "authors"], choices=list(VARIANTS),
+                   help="variants compared by --part variants")
+    p.add_argument("--seed", type=int, default=0, help="seed of every variant's initialisation and shuffling")
     args = p.parse_args(argv)
 
     if "throughput" in args.part:
         part_throughput(args)
+    if "variants" in args.part:
+        part_variants(args)
     table = None
     if "baseline" in args.part or "vae" in args.part:
         ld, source = _data(args)

@@ -106,7 +106,7 @@ def evaluate_lifter(model, x2d, y3d_mm, actions=None, stats=None, *, batch_size=
 
     Args:
         model: a lifter (z-scored 2D -> z-scored root-dropped 3D).
-        x2d: z-scored 2D inputs ``(N, J_in, 2)``.
+        x2d: z-scored 2D inputs ``(N, J_in, 2)`` (``ld.x_test``: the 16 joints without Neck/Nose by default).
         y3d_mm: ground truth ``(N, 17, 3)`` in mm, root-centred, camera frame.
         actions: ``(N,)`` action labels.
         stats: the training set's :class:`~pose_lab.data.normalization.NormStats`
