@@ -61,6 +61,20 @@ __all__ = [
     "beta_vae_loss",
     "weighted_heatmap_mse",
     "weighted_coordinate_l1",
+    # adversarial
+    "gan_discriminator_loss",
+    "gan_generator_loss",
+    "gan_generator_loss_saturating",
+    "wgan_critic_loss",
+    "wgan_generator_loss",
+    "interpolate",
+    "input_gradient",
+    "gradient_penalty",
+    "feature_reconstruction_loss",
+    # unsupervised lifting (part B)
+    "pose_consistency_loss",
+    "lifting_consistency_3d_loss",
+    "lifting_cycle_2d_loss",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -306,3 +320,179 @@ def weighted_coordinate_l1(keypoints_true, keypoints_pred, weights, scale=1.0):
     p = ops.cast(keypoints_pred, "float32")
     w = ops.cast(weights, "float32")[..., None]
     return ops.mean(w * ops.abs(p - t)) / float(scale)
+
+
+# =============================================================================
+# adversarial (issue 14, part A): GAN, WGAN, WGAN-GP, VAE-GAN
+# =============================================================================
+#
+# Conventions: a *discriminator* returns logits ``l`` with ``D(x) = sigmoid(l)``
+# (probability "real"); a *critic* returns an unbounded score ``f(x)``. Every
+# function returns a scalar mean over the batch. Written with ``keras.ops``;
+# :func:`input_gradient` (for the gradient penalty) needs the backend's
+# autodiff and supports TensorFlow and JAX.
+#
+# * non-saturating GAN (Goodfellow et al. 2014, section 3):
+#   discriminator ``-E log D(x) - E log(1 - D(G(z)))``, generator ``-E log D(G(z))``
+#   (``softplus(-l) = -log sigmoid(l)``, ``softplus(l) = -log(1 - sigmoid(l))``);
+#   :func:`gan_generator_loss_saturating` is the minimax ``E log(1 - D(G(z)))``;
+# * WGAN (Arjovsky et al. 2017): critic ``E f(G(z)) - E f(x)`` (the negated
+#   Kantorovich-Rubinstein estimate of the earth mover's distance), generator ``-E f(G(z))``;
+# * WGAN-GP (Gulrajani et al. 2017): ``lambda * E (||grad_x f(x_hat)|| - 1)^2`` at
+#   ``x_hat = alpha x + (1 - alpha) x_fake``, ``alpha ~ U(0, 1)`` per sample.
+
+
+def _logits(x):
+    return ops.reshape(ops.cast(x, "float32"), (-1,))
+
+
+def gan_discriminator_loss(real_logits, fake_logits):
+    """``-E log D(x) - E log(1 - D(G(z)))`` from logits: ``mean softplus(-l_real) + mean softplus(l_fake)``."""
+    return ops.mean(ops.softplus(-_logits(real_logits))) + ops.mean(ops.softplus(_logits(fake_logits)))
+
+
+def gan_generator_loss(fake_logits):
+    """Non-saturating generator loss ``-E log D(G(z)) = mean softplus(-l_fake)``."""
+    return ops.mean(ops.softplus(-_logits(fake_logits)))
+
+
+def gan_generator_loss_saturating(fake_logits):
+    """The minimax generator loss ``E log(1 - D(G(z))) = -mean softplus(l_fake)`` (to minimise).
+
+    Its gradient vanishes when the discriminator rejects the fakes confidently
+    (``l_fake -> -inf``); kept to show why the non-saturating form is used.
+    """
+    return -ops.mean(ops.softplus(_logits(fake_logits)))
+
+
+def wgan_critic_loss(real_scores, fake_scores):
+    """WGAN critic loss ``E f(G(z)) - E f(x)`` (minimised, i.e. the EM estimate is maximised)."""
+    return ops.mean(_logits(fake_scores)) - ops.mean(_logits(real_scores))
+
+
+def wgan_generator_loss(fake_scores):
+    """WGAN generator loss ``-E f(G(z))``."""
+    return -ops.mean(_logits(fake_scores))
+
+
+def interpolate(real, fake, alpha):
+    """``alpha * real + (1 - alpha) * fake`` with one ``alpha`` per sample (shape ``(B,)`` or ``(B, 1...)``)."""
+    real = ops.cast(real, "float32")
+    alpha = ops.reshape(ops.cast(alpha, "float32"), (-1,) + (1,) * (len(real.shape) - 1))
+    return alpha * real + (1.0 - alpha) * ops.cast(fake, "float32")
+
+
+def input_gradient(fn, x):
+    """``d sum(fn(x)) / dx``, the per-sample input gradient of a per-sample function (same shape as ``x``).
+
+    Differentiable itself (double backprop), as the gradient penalty needs.
+    Backends: TensorFlow (a nested ``GradientTape``) and JAX (``jax.grad``).
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = ops.sum(fn(x))
+        return tape.gradient(y, x)
+    if backend == "jax":
+        import jax
+
+        return jax.grad(lambda t: ops.sum(fn(t)))(ops.convert_to_tensor(x))
+    raise NotImplementedError(f"input_gradient: backend {backend!r} is not supported (tensorflow and jax are)")
+
+
+def gradient_penalty(critic, real, fake, alpha, *, target=1.0, eps=0.0):
+    """WGAN-GP's penalty ``E_i (||grad_x f(x_hat_i)||_2 - target)^2`` (without the ``lambda`` factor).
+
+    Args:
+        critic: a callable ``x -> scores`` (one score per sample).
+        real, fake: ``(B, ...)`` batches (the norm runs over all non-batch axes).
+        alpha: ``(B,)`` interpolation weights, ``U(0, 1)`` in WGAN-GP.
+        target: the norm the penalty pulls towards (1: 1-Lipschitz).
+        eps: added under the square root (0 as in the authors' code).
+
+    For a linear critic ``f(x) = <w, x> + b`` the gradient is ``w`` at every
+    point, so the penalty is ``(||w|| - target)^2``.
+    """
+    x_hat = interpolate(real, fake, alpha)
+    grad = input_gradient(critic, x_hat)
+    axes = tuple(range(1, len(grad.shape)))
+    norm = ops.sqrt(ops.sum(ops.square(grad), axis=axes) + eps)
+    return ops.mean(ops.square(norm - float(target)))
+
+
+def feature_reconstruction_loss(features_real, features_fake):
+    """VAE-GAN's ``L_llike^{Dis_l}``: per-sample half squared error in a critic layer's features, batch mean.
+
+    ``-log N(D_l(x) | D_l(x_tilde), I) = 1/2 ||D_l(x) - D_l(x_tilde)||^2 + const``
+    (Larsen et al. 2016, eq. 6), summed over the feature dimensions.
+    """
+    d = ops.cast(features_real, "float32") - ops.cast(features_fake, "float32")
+    d = ops.reshape(d, (ops.shape(d)[0], -1))
+    return ops.mean(0.5 * ops.sum(ops.square(d), axis=1))
+
+
+# =============================================================================
+# unsupervised lifting (issue 14, part B): Chen et al. 2019's geometric self-supervision
+# =============================================================================
+#
+# A lifter ``L`` maps normalised 2D ``x`` (root-centred, mean root distance 1) to a
+# root-centred 3D pose ``Y = L(x)``. With a random rotation ``R`` and the fixed-depth
+# projection ``P`` (:mod:`pose_lab.geometry.ops`), ``x_r = P(R Y) / s`` (``s``: the scale
+# of ``P(R Y)``) is a new 2D view of the same pose, judged by the 2D critic. Lifting it
+# again gives ``Y_r = L(x_r)`` which must be the rotated pose seen at that scale, and
+# rotating it back and projecting must give ``x`` again:
+#
+# * 3D consistency (lift-rotate-reproject-lift):  ``1/J sum_j || Y_r,j - (R Y)_j / s ||^2``
+# * 2D cycle (rotate-back-reproject):              ``1/J sum_j || N(P(R^T s Y_r))_j - x_j ||^2``
+#
+# (``N``: root-centre and divide by the scale). Both are the per-sample mean over
+# joints of the squared Euclidean distance, :func:`pose_consistency_loss`.
+
+
+def pose_consistency_loss(poses_a, poses_b, *, reduction: str = "mean"):
+    """``1/J sum_j ||a_j - b_j||^2`` per pose ``(B, J, D)`` (any ``D``), reduced over the batch.
+
+    For ``b = a + t`` with one offset ``t`` for every joint the value is ``||t||^2``.
+    """
+    a = ops.cast(poses_a, "float32")
+    b = ops.cast(poses_b, "float32")
+    if tuple(a.shape)[1:] != tuple(b.shape)[1:] or len(a.shape) != 3:
+        raise ValueError(f"poses_a, poses_b: expected the same shape (B, J, D), got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    per_sample = ops.mean(ops.sum(ops.square(a - b), axis=-1), axis=-1)
+    return reduce_batch(per_sample, reduction)
+
+
+def lifting_consistency_3d_loss(rotated_3d, relifted_3d, scale=None, *, reduction: str = "mean"):
+    """Chen et al.'s 3D consistency: the re-lifted rotated view against the rotated lifted pose.
+
+    Args:
+        rotated_3d: ``R Y``, the lifted pose rotated about its root ``(B, J, 3)``.
+        relifted_3d: ``L(x_r)``, the lift of its normalised re-projection ``(B, J, 3)``.
+        scale: ``(B,)`` the 2D scale ``s`` of the re-projection before normalisation
+            (``rotated_3d`` is divided by it so both poses are in the units of ``x_r``);
+            ``None``: 1.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Returns:
+        ``1/J sum_j ||relifted_j - rotated_j / s||^2``, reduced over the batch.
+    """
+    rotated = ops.cast(rotated_3d, "float32")
+    if scale is not None:
+        rotated = rotated / ops.reshape(ops.cast(scale, "float32"), (-1, 1, 1))
+    return pose_consistency_loss(relifted_3d, rotated, reduction=reduction)
+
+
+def lifting_cycle_2d_loss(input_2d, cycled_2d, *, reduction: str = "mean"):
+    """Chen et al.'s 2D cycle loss: the input 2D against the rotated-back re-projection ``(B, J, 2)``.
+
+    Both are normalised 2D poses (root-centred, mean root distance 1). Returns
+    ``1/J sum_j ||cycled_j - input_j||^2``, reduced over the batch.
+    """
+    return pose_consistency_loss(cycled_2d, input_2d, reduction=reduction)

@@ -16,6 +16,11 @@ Differences from the NumPy versions:
   tensor of intrinsics ``(..., 9) = (fx, fy, cx, cy, k1, k2, k3, p1, p2)``
   (``Camera.intrinsic_vector``) so a batch can mix cameras.
 * ``random_rotation`` takes a Keras ``seed`` (int or ``keras.random.SeedGenerator``).
+
+Only here (no NumPy twin): the geometry of unsupervised lifting (Chen et al. 2019),
+:func:`view_rotation`, :func:`random_view_rotation`, :func:`rotate_about_root`,
+:func:`normalize_pose_2d`, :func:`backproject_fixed_depth` and :func:`project_fixed_depth`
+(see the section at the end of this module).
 """
 
 from __future__ import annotations
@@ -37,6 +42,13 @@ __all__ = [
     "random_rotation",
     "procrustes_align",
     "root_center",
+    # unsupervised lifting (Chen et al. 2019): views, scale-free 2D, fixed-depth back-projection
+    "view_rotation",
+    "random_view_rotation",
+    "rotate_about_root",
+    "normalize_pose_2d",
+    "backproject_fixed_depth",
+    "project_fixed_depth",
 ]
 
 
@@ -265,3 +277,140 @@ def procrustes_align(pred, target, scale: bool = True, return_transform: bool = 
     if return_transform:
         return aligned, (s, R, t[..., 0, :])
     return aligned
+
+
+# ---------------------------------------------------------------------------------------------
+# Unsupervised lifting (Chen et al., CVPR 2019): random views, scale-free 2D, fixed-depth camera.
+#
+# A root-centred pose lives in the camera frame (x right, y down, z forward; the vertical axis is
+# y). The 2D input is root-centred and divided by its scale (mean distance of the joints to the
+# root, :func:`normalize_pose_2d`), so it carries no pixel, focal-length or distance units. The
+# pose is placed with its root at depth ``distance`` (Chen et al.: c = 10) on the optical axis of
+# a pinhole camera with focal length ``distance``: a point ``(X, Y, Z)`` of the root-centred pose
+# projects to ``distance * (X, Y) / (distance + Z)``, so a joint at the root's depth projects to
+# its own ``(X, Y)`` and the root to the origin. ``distance=None`` is the weak-perspective
+# (orthographic) limit, ``(X, Y)``.
+# ---------------------------------------------------------------------------------------------
+
+
+def view_rotation(azimuth, elevation):
+    """Camera-frame rotation ``R = R_x(elevation) @ R_y(azimuth)``, shape ``(..., 3, 3)``.
+
+    ``azimuth`` turns the pose about the vertical (camera ``y``) axis, as a
+    camera walking around the person; ``elevation`` then tilts it about the
+    camera ``x`` axis (the camera looking from above or below). Radians,
+    any matching shapes ``(...)``.
+    """
+    az = _float(azimuth)
+    el = _float(elevation, az.dtype)
+    ca, sa, ce, se = ops.cos(az), ops.sin(az), ops.cos(el), ops.sin(el)
+    o, i = ops.zeros_like(ca), ops.ones_like(ca)
+    # R_y(a) = [[ca, 0, sa], [0, 1, 0], [-sa, 0, ca]];  R_x(e) = [[1, 0, 0], [0, ce, -se], [0, se, ce]]
+    return ops.stack(
+        [
+            ops.stack([ca, o, sa], -1),
+            ops.stack([se * sa, ce * i, -se * ca], -1),
+            ops.stack([-ce * sa, se * i, ce * ca], -1),
+        ],
+        axis=-2,
+    )
+
+
+def random_view_rotation(n: int, seed=None, max_elevation: float = 0.349066, max_azimuth: float = 3.141592653589793,
+                         dtype=None, return_angles: bool = False):
+    """``n`` random views: azimuth ~ U(-max_azimuth, max_azimuth), elevation ~ U(-max_elevation, max_elevation).
+
+    The defaults are the full circle of azimuths and +-20 degrees of elevation
+    (Chen et al. 2019; ElePose learns the elevation distribution instead).
+
+    Args:
+        n: number of rotations (an int or a scalar tensor, e.g. the batch size).
+        seed: int, ``keras.random.SeedGenerator`` or ``None``.
+        max_elevation, max_azimuth: radians.
+        dtype: float dtype (default ``keras.config.floatx()``).
+        return_angles: also return ``(azimuth, elevation)``, each ``(n,)``.
+
+    Returns:
+        ``(n, 3, 3)`` rotation matrices (:func:`view_rotation`).
+    """
+    if not float(max_elevation) >= 0 or not float(max_azimuth) >= 0:
+        raise ValueError(f"max_elevation, max_azimuth: expected non-negative radians, got "
+                         f"{max_elevation!r}, {max_azimuth!r}")
+    dtype = dtype or keras.config.floatx()
+    u = keras.random.uniform((n, 2), minval=-1.0, maxval=1.0, dtype=dtype, seed=seed)
+    az = u[:, 0] * float(max_azimuth)
+    el = u[:, 1] * float(max_elevation)
+    R = view_rotation(az, el)
+    return (R, (az, el)) if return_angles else R
+
+
+def rotate_about_root(pose, R, root: int = 0):
+    """Rotate poses ``(B, J, 3)`` by ``R`` ``(B, 3, 3)`` (or ``(3, 3)``) about their root joint.
+
+    ``X'_j = R (X_j - X_root) + X_root``; bone lengths are unchanged.
+    """
+    X = _float(pose)
+    _check_last(X, 3, "pose", min_ndim=2)
+    R = _float(R, X.dtype)
+    if len(R.shape) < 2 or tuple(R.shape[-2:]) != (3, 3):
+        raise ValueError(f"R must have shape (B, 3, 3) or (3, 3), got {tuple(R.shape)}")
+    r = X[..., root : root + 1, :]
+    Y = X - r
+    if len(R.shape) == 2:
+        return ops.matmul(Y, ops.transpose(R)) + r
+    return ops.matmul(Y, ops.swapaxes(R, -1, -2)) + r
+
+
+def normalize_pose_2d(points_2d, root: int = 0, eps: float = 1e-6):
+    """Root-centre 2D poses ``(..., J, 2)`` and divide by their scale.
+
+    The scale is the mean distance of the non-root joints to the root, so the
+    result has mean root distance 1 and no units (pixels, focal length and
+    the person's distance cancel).
+
+    Returns:
+        ``(normalised (..., J, 2), scale (...,))``.
+    """
+    x = root_center(_float(points_2d), root)
+    if tuple(x.shape)[-1] != 2:
+        raise ValueError(f"points_2d must have shape (..., J, 2), got {tuple(x.shape)}")
+    J = tuple(x.shape)[-2]
+    dist = ops.sqrt(ops.sum(x * x, axis=-1) + eps * eps)  # (..., J); the root contributes ~eps
+    scale = (ops.sum(dist, axis=-1) - eps) / float(J - 1)
+    return x / ops.maximum(scale, eps)[..., None, None], scale
+
+
+def backproject_fixed_depth(points_2d, depth, distance: float | None = 10.0, min_depth: float = 1.0):
+    """Lift normalised 2D ``(..., J, 2)`` with per-joint depth offsets ``(..., J)`` to a root-centred 3D pose.
+
+    Perspective (Chen et al.): joint ``j`` sits on its camera ray at depth
+    ``z_j = max(distance + d_j, min_depth)``: ``X_j = (x_j z_j / distance, y_j z_j / distance, z_j - distance)``,
+    so :func:`project_fixed_depth` returns ``points_2d`` exactly. ``distance=None``:
+    weak perspective, ``X_j = (x_j, y_j, d_j)``. The root's ``(x, y)`` should be 0
+    (root-centred input) and its offset 0.
+    """
+    x = _float(points_2d)
+    _check_last(x, 2, "points_2d", min_ndim=2)
+    d = _float(depth, x.dtype)
+    if tuple(d.shape) != tuple(x.shape)[:-1]:
+        raise ValueError(f"depth must have shape {tuple(x.shape)[:-1]} (one offset per joint), got {tuple(d.shape)}")
+    if distance is None:
+        return ops.concatenate([x, d[..., None]], axis=-1)
+    c = float(distance)
+    z = ops.maximum(c + d, float(min_depth))[..., None]
+    return ops.concatenate([x * z / c, z - c], axis=-1)
+
+
+def project_fixed_depth(pose, distance: float | None = 10.0, min_depth: float = 1e-3):
+    """Project a root-centred pose ``(..., J, 3)`` placed at depth ``distance``: ``distance (X, Y) / (distance + Z)``.
+
+    ``distance=None``: weak perspective, ``(X, Y)``. Depths are clipped at
+    ``min_depth`` (in front of the camera).
+    """
+    X = _float(pose)
+    _check_last(X, 3, "pose", min_ndim=2)
+    if distance is None:
+        return X[..., :2]
+    c = float(distance)
+    z = ops.maximum(c + X[..., 2:3], float(min_depth))
+    return X[..., :2] * (c / z)

@@ -66,14 +66,17 @@ Modules
 * :mod:`pose_lab.metrics.tables`: :class:`ResultTable` (the kit's one result
   table) and the per-action tables;
 * :mod:`pose_lab.metrics.representation`: latent-space diagnostics
-  (:func:`active_units`).
+  (:func:`active_units`);
+* :mod:`pose_lab.metrics.realism`: realism of generated 3D poses (bone
+  asymmetry, proportions, joint limits, diversity, Frechet distance,
+  two-sample classifier).
 
 Every name is re-exported here: ``from pose_lab import metrics; metrics.mpjpe(...)``.
 """
 
 from __future__ import annotations
 
-from pose_lab.metrics import coco, pose2d, pose3d, representation, tables
+from pose_lab.metrics import coco, pose2d, pose3d, realism, representation, tables
 from pose_lab.metrics.coco import COCO_KEYPOINT_STATS, coco_keypoint_ap, coco_results_from_ground_truth
 from pose_lab.metrics.pose2d import box_size, keypoint_error_2d, left_right_swaps, oks, pck_2d
 from pose_lab.metrics.pose3d import (
@@ -90,8 +93,22 @@ from pose_lab.metrics.pose3d import (
     pck_3d,
     per_joint_mpjpe,
 )
+from pose_lab.metrics.realism import (
+    average_pairwise_distance,
+    bend_angles,
+    bone_asymmetry,
+    bone_length_ratio_error,
+    bone_vectors,
+    frechet_distance,
+    frechet_pose_distance,
+    joint_limit_violations,
+    pose_features,
+    realism_report,
+    two_sample_classifier_accuracy,
+)
 from pose_lab.metrics.representation import active_units
 from pose_lab.metrics.tables import ActionTable, ResultTable, evaluate_by_action, per_action_table
 
 # every public name of the submodules (their own ``__all__``), re-exported above
-__all__ = [*pose3d.__all__, *pose2d.__all__, *coco.__all__, *tables.__all__, *representation.__all__]
+__all__ = [*pose3d.__all__, *pose2d.__all__, *coco.__all__, *tables.__all__, *representation.__all__,
+           *realism.__all__]
