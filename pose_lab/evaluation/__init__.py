@@ -4,8 +4,10 @@
 * :mod:`.lifting`: 3D prediction, protocol 1/2 tables per action (notebook 07).
 * :mod:`.vae`: latent encoding, mean prediction, multiple hypotheses (notebooks 08-09).
 * :mod:`.crossmodal`: image -> 3D and 2D -> 3D protocol tables through the shared latent (notebook 10).
+* :mod:`.adversarial`: realism reports of generated 3D poses (notebook 11).
+* :mod:`.unsupervised_lifting`: 2D-only lifting evaluated with P-MPJPE / N-MPJPE, CMU transfer (notebook 12).
 """
 
-from pose_lab.evaluation import crossmodal, keypoints2d, lifting, vae  # noqa: F401
+from pose_lab.evaluation import adversarial, crossmodal, keypoints2d, lifting, unsupervised_lifting, vae  # noqa: F401
 
-__all__ = ["crossmodal", "keypoints2d", "lifting", "vae"]
+__all__ = ["adversarial", "crossmodal", "keypoints2d", "lifting", "unsupervised_lifting", "vae"]

@@ -4,6 +4,17 @@ Importing this package imports its modules, which registers the kit's custom
 layers for ``keras.models.load_model``.
 """
 
-from pose_lab.models import backbones, crossmodal, heads, keypoints2d, lifting, vae  # noqa: F401
+from pose_lab.models import (  # noqa: F401
+    adversarial,
+    backbones,
+    crossmodal,
+    heads,
+    keypoints2d,
+    lifting,
+    unsupervised_lifting,
+    vae,
+)
 
-__all__ = ["backbones", "crossmodal", "heads", "keypoints2d", "lifting", "vae"]
+__all__ = [
+    "adversarial", "backbones", "crossmodal", "heads", "keypoints2d", "lifting", "unsupervised_lifting", "vae",
+]

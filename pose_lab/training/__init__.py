@@ -6,6 +6,19 @@ kit (trainers, schedules, callbacks and, through them, the model layers of
 ``keras.models.load_model`` needs to read a saved pose_lab model.
 """
 
-from pose_lab.training import base, callbacks, crossmodal, keypoints2d, lifting, schedules, vae  # noqa: F401
+from pose_lab.training import (  # noqa: F401
+    adversarial,
+    base,
+    callbacks,
+    crossmodal,
+    keypoints2d,
+    lifting,
+    schedules,
+    unsupervised_lifting,
+    vae,
+)
 
-__all__ = ["base", "callbacks", "crossmodal", "keypoints2d", "lifting", "schedules", "vae"]
+__all__ = [
+    "adversarial", "base", "callbacks", "crossmodal", "keypoints2d", "lifting", "schedules", "unsupervised_lifting",
+    "vae",
+]
