@@ -23,9 +23,13 @@ centred, not rounded to the grid)::
 with ``sigma`` in heatmap pixels (2.0 for 64x48 heatmaps as in the paper).
 
 Target weights (``(..., J)``, float32) are 1 for labelled joints (visibility
-``v > 0``, COCO flags 1 and 2) whose position falls on the heatmap
-(``-0.5 <= x/s < w - 0.5`` and likewise for ``y``), else 0; heatmaps of joints
-with weight 0 are all zero. Visibility may be ``None`` (all labelled).
+``v > 0``, COCO flags 1 and 2) whose position lies on the input crop's pixel
+centres, ``0 <= x <= w * s - 1`` and ``0 <= y <= h * s - 1`` (input pixels),
+else 0; heatmaps of joints with weight 0 are all zero. Visibility may be
+``None`` (all labelled). The rule is the one of the coordinate targets
+(:func:`pose_lab.data.pipelines.person_crop_dataset`) and is mirror-symmetric: a
+keypoint at ``x`` and its horizontal flip at ``w * s - 1 - x`` get the same
+weight.
 
 Functions
 ---------
@@ -110,8 +114,9 @@ def encode_heatmaps(keypoints_xy, visibility=None, heatmap_size=(64, 48), sigma=
     mu = kp / float(stride)
     finite = np.all(np.isfinite(mu), axis=-1)
     mu = np.where(finite[..., None], mu, 0.0)
+    xy = np.where(finite[..., None], kp, 0.0)  # input pixels; the same window as the coordinate targets
     inside = (
-        (mu[..., 0] >= -0.5) & (mu[..., 0] < w - 0.5) & (mu[..., 1] >= -0.5) & (mu[..., 1] < h - 0.5)
+        (xy[..., 0] >= 0) & (xy[..., 0] <= w * stride - 1) & (xy[..., 1] >= 0) & (xy[..., 1] <= h * stride - 1)
     )
     weight = (vis & finite & inside).astype(np.float32)
     # Separable Gaussian: gx (..., J, w), gy (..., J, h).
@@ -150,7 +155,8 @@ def encode_heatmaps_tf(keypoints_xy, visibility=None, heatmap_size=(64, 48), sig
     finite = tf.reduce_all(tf.math.is_finite(mu), axis=-1)
     mu = tf.where(finite[..., None], mu, tf.zeros_like(mu))
     mx, my = mu[..., 0], mu[..., 1]
-    inside = (mx >= -0.5) & (mx < w - 0.5) & (my >= -0.5) & (my < h - 0.5)
+    kx, ky = mx * float(stride), my * float(stride)  # input pixels, as in encode_heatmaps
+    inside = (kx >= 0) & (kx <= w * stride - 1) & (ky >= 0) & (ky <= h * stride - 1)
     weight = tf.cast(vis & finite & inside, tf.float32)
     inv = 1.0 / (2.0 * float(sigma) ** 2)
     xs = tf.range(w, dtype=tf.float32)

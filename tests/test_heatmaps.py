@@ -138,3 +138,23 @@ def test_nan_cells_do_not_win_the_argmax():
     coords_ops, vals_ops = decode_heatmaps_ops(hm)
     np.testing.assert_allclose(np.asarray(coords_ops)[0, 0], decode_heatmaps(clean)[0][0, 0], atol=1e-5)
     assert np.isnan(np.asarray(vals_ops)[0, 1]) and np.all(np.isfinite(np.asarray(coords_ops)))
+
+
+def test_target_weights_window_is_the_crop_and_mirror_symmetric():
+    # a 96 x 128 crop (stride 4 -> 24 x 32 heatmap); weight 1 exactly on the crop's pixel centres, 0 <= x <= 95,
+    # the window of the coordinate targets; the old window [-2, 94) gave x = -1.5 weight 1 and x = 94.5 weight 0
+    from pose_lab.heatmaps import encode_heatmaps_tf
+
+    W, H, s = 96, 128, 4
+    xs = np.array([-1.5, -0.01, 0.0, 0.4, 47.3, 93.9, 94.5, 95.0, 95.01, 96.5])
+    expected = ((xs >= 0) & (xs <= W - 1)).astype(np.float32)
+    kp = np.stack([xs, np.full_like(xs, 60.0)], axis=-1)
+    mirrored = np.stack([W - 1 - xs, np.full_like(xs, 60.0)], axis=-1)
+    for encode in (encode_heatmaps, lambda k, **kw: [np.asarray(a) for a in encode_heatmaps_tf(k, **kw)]):
+        _, w = encode(kp, heatmap_size=(H // s, W // s), stride=s)
+        _, w_flip = encode(mirrored, heatmap_size=(H // s, W // s), stride=s)
+        np.testing.assert_array_equal(w, expected)
+        np.testing.assert_array_equal(w_flip, w)
+        ys = np.stack([np.full_like(xs, 40.0), xs + 16.0], axis=-1)  # y window [0, 127]
+        _, wy = encode(ys, heatmap_size=(H // s, W // s), stride=s)
+        np.testing.assert_array_equal(wy, ((xs + 16.0 >= 0) & (xs + 16.0 <= H - 1)).astype(np.float32))
