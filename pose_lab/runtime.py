@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 __all__ = [
+    "atomic_write",
     "is_smoke",
     "pick",
     "set_seed",
@@ -311,3 +312,40 @@ def describe(print_fn=print) -> str:
     if print_fn is not None:
         print_fn(line)
     return line
+
+
+def atomic_write(path, write, *, binary=False, fsync=False) -> Path:
+    """Write ``path`` so that a reader sees the old file or the new one, never a half-written one.
+
+    ``write(fh)`` fills a temporary file in the same folder (text, UTF-8, or
+    binary with ``binary=True``); it then gets the permissions a new file
+    would get (``0o666`` minus the umask) and replaces ``path`` in one
+    ``os.replace``. If ``write`` raises (or the process is interrupted
+    there), the temporary file is removed and ``path`` is untouched.
+    ``fsync=True`` flushes the data to disk before the rename.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
+            write(fh)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path

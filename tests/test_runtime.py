@@ -93,3 +93,27 @@ def test_progress_one_line_in_logs_live_bar_in_notebooks_silent_when_asked():
     bar.update(10)
     bar.close()
     assert quiet.getvalue() == ""
+
+
+def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
+    import os
+
+    from pose_lab import runtime
+
+    path = tmp_path / "sub" / "f.txt"
+    assert runtime.atomic_write(path, lambda fh: fh.write("first")) == path
+    assert path.read_text() == "first"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # a new file's permissions, not mkstemp's 0o600
+
+    def half_then_fail(fh):
+        fh.write("sec")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runtime.atomic_write(path, half_then_fail)
+    assert path.read_text() == "first"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["f.txt"]  # no temporary file left
+    runtime.atomic_write(path, lambda fh: fh.write(b"\x00bytes"), binary=True, fsync=True)
+    assert path.read_bytes() == b"\x00bytes"

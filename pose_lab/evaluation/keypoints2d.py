@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose_lab import runtime
 from pose_lab.data.coco import load_coco_keypoints
 from pose_lab.data.pipelines import person_crop_dataset, transform_back
 from pose_lab.heatmaps import decode_heatmaps
@@ -289,23 +290,7 @@ def to_coco_results(image_ids, keypoints, scores=None, keypoint_scores=None, ann
 
 def _write_json_atomic(path: Path, obj) -> None:
     """JSON to a temporary file beside ``path``, then ``os.replace``: the previous file stays whole on failure."""
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    runtime.atomic_write(path, lambda fh: json.dump(obj, fh))
 
 
 # ---------------------------------------------------------------------------

@@ -47,6 +47,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from pose_lab import runtime
+
 __all__ = [
     "linear_schedule",
     "cyclical_schedule",
@@ -363,12 +365,7 @@ class TimeLimit(keras.callbacks.Callback):
 
 def _atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so a reader sees the old file or the new one, never a half-written one."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    runtime.atomic_write(path, lambda fh: fh.write(text), fsync=True)
 
 
 def _scalar_logs(logs):

@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose_lab import runtime
 from pose_lab.geometry import project_to_2d, world_to_camera
 from pose_lab.skeletons import H36M17
 
@@ -133,33 +134,13 @@ def generate_h36m_arrays(subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequ
     return positions_3d, positions_2d, metadata
 
 
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def save_npz_atomic(path, **arrays) -> Path:
     """``np.savez_compressed`` to a temporary file in the same folder, then rename.
 
     A reader never sees a half-written file, and an interrupted write leaves
-    the previous file intact.
+    the previous file intact (:func:`pose_lab.runtime.atomic_write`).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return runtime.atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays), binary=True)
 
 
 def _swap_in(tmp: Path, out: Path, names) -> None:
@@ -244,9 +225,7 @@ def generate_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_se
         gen = np.array(generation)  # a plain string array: no pickle
         save_npz_atomic(tmp / FILE_3D, positions_3d=positions_3d, generation=gen)
         save_npz_atomic(tmp / FILE_2D, positions_2d=positions_2d, metadata=metadata, generation=gen)
-        with open(tmp / INFO_FILE, "w") as f:
-            json.dump(info, f, indent=1)
-        os.chmod(tmp / INFO_FILE, _umask_mode())
+        runtime.atomic_write(tmp / INFO_FILE, lambda f: json.dump(info, f, indent=1))  # the umask's permissions
         _swap_in(tmp, out, (FILE_3D, FILE_2D, INFO_FILE))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
