@@ -75,6 +75,12 @@ __all__ = [
     "pose_consistency_loss",
     "lifting_consistency_3d_loss",
     "lifting_cycle_2d_loss",
+    # self-supervised (contrastive) learning
+    "l2_normalize",
+    "nt_xent_logits",
+    "nt_xent",
+    "negative_cosine_similarity",
+    "simsiam_loss",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -398,7 +404,8 @@ def input_gradient(fn, x):
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = ops.sum(fn(x))
-        return tape.gradient(y, x)
+        # zeros (not None) where y does not depend on x, as jax.grad
+        return tape.gradient(y, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
     if backend == "jax":
         import jax
 
@@ -496,3 +503,158 @@ def lifting_cycle_2d_loss(input_2d, cycled_2d, *, reduction: str = "mean"):
     ``1/J sum_j ||cycled_j - input_j||^2``, reduced over the batch.
     """
     return pose_consistency_loss(cycled_2d, input_2d, reduction=reduction)
+
+
+# =============================================================================
+# self-supervised learning (issue 15, seed 000): SimCLR's NT-Xent and SimSiam's loss
+# =============================================================================
+#
+# SimCLR (Chen et al. 2020). Two augmented views of N images give 2N embeddings
+# ``z``; with ``sim(u, v) = u.v / (||u|| ||v||)`` and a temperature ``tau``, the loss of
+# anchor ``i`` whose positive is ``j`` is the cross-entropy of a softmax over the
+# 2N - 1 other embeddings (its positive and 2N - 2 negatives):
+#
+#     l(i, j) = -log  exp(sim(z_i, z_j) / tau) / sum_{k != i} exp(sim(z_i, z_k) / tau)
+#
+# The paper averages over the 2N anchors: ``L = 1/(2N) sum_k [l(2k-1, 2k) + l(2k, 2k-1)]``.
+# google-research/simclr (``tf2/objective.py``, ``add_contrastive_loss``) computes the
+# two directions separately (anchors from view a, then from view b), averages each over
+# the N anchors and SUMS them: its value is twice the paper's. :func:`nt_xent` returns the
+# reference's value by default (``directions="sum"``) so numbers compare with the
+# reference code; ``directions="mean"`` gives the paper's ``L``. Gradients differ by the
+# same factor 2, i.e. only in the effective learning rate.
+#
+# SimSiam (Chen & He 2021): ``D(p, z) = -cos(p, stopgrad(z))`` and the symmetric loss
+# ``L = D(p1, z2) / 2 + D(p2, z1) / 2``; -1 is its minimum (identical directions).
+
+#: Subtracted from the self-similarity logits (as the reference's ``LARGE_NUM``).
+LARGE_NUM = 1e9
+
+
+def l2_normalize(x, axis=-1, epsilon=1e-12):
+    """``x / max(||x||, sqrt(epsilon))`` along ``axis`` (the same floor as ``tf.math.l2_normalize``)."""
+    x = ops.cast(x, "float32")
+    sq = ops.sum(ops.square(x), axis=axis, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(sq, epsilon))
+
+
+def _check_embeddings(z1, z2, name1="z1", name2="z2"):
+    s1, s2 = tuple(z1.shape), tuple(z2.shape)
+    if len(s1) != 2 or s1 != s2:
+        raise ValueError(f"{name1}, {name2}: expected two (batch, dim) arrays of the same shape, got {s1} and {s2}")
+
+
+def nt_xent_logits(z1, z2, temperature=0.1, *, z1_all=None, z2_all=None, offset=0):
+    """The logits and labels behind :func:`nt_xent` (also for the contrastive accuracy).
+
+    Args:
+        z1, z2: ``(n, d)`` embeddings of the two views of the same ``n`` images
+            (row ``i`` of ``z1`` and of ``z2`` is a positive pair). Not normalised
+            (the cosine similarity normalises them).
+        temperature: ``tau > 0``.
+        z1_all, z2_all: ``(N, d)`` the embeddings of the whole (global) batch the
+            negatives come from, when ``z1, z2`` are one replica's share of it
+            (rows ``offset .. offset + n - 1`` of ``z1_all`` are ``z1``); ``None``:
+            the local batch (``N = n``).
+        offset: the index of ``z1``'s first row in ``z1_all``.
+
+    Returns:
+        ``(logits_a, logits_b, labels)``: ``(n, 2N)`` logits of the anchors of
+        view a against ``[z2_all, z1_all]`` and of view b against
+        ``[z1_all, z2_all]`` (the anchor itself masked with ``-LARGE_NUM``), and the
+        ``(n,)`` int column of each anchor's positive (``offset + i``).
+    """
+    z1 = ops.convert_to_tensor(z1)
+    z2 = ops.convert_to_tensor(z2)
+    _check_embeddings(z1, z2)
+    if not float(temperature) > 0:
+        raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
+    if (z1_all is None) != (z2_all is None):
+        raise ValueError("z1_all and z2_all: give both (the global batch) or neither")
+    h1, h2 = l2_normalize(z1), l2_normalize(z2)
+    if z1_all is None:
+        g1, g2 = h1, h2
+    else:
+        z1_all = ops.convert_to_tensor(z1_all)
+        z2_all = ops.convert_to_tensor(z2_all)
+        _check_embeddings(z1_all, z2_all, "z1_all", "z2_all")
+        g1, g2 = l2_normalize(z1_all), l2_normalize(z2_all)
+    n = ops.shape(h1)[0]
+    big_n = ops.shape(g1)[0]
+    labels = ops.arange(n, dtype="int32") + ops.cast(offset, "int32")
+    masks = ops.one_hot(labels, big_n, dtype="float32")
+    inv_t = 1.0 / float(temperature)
+    logits_aa = ops.matmul(h1, ops.transpose(g1)) * inv_t - masks * LARGE_NUM
+    logits_bb = ops.matmul(h2, ops.transpose(g2)) * inv_t - masks * LARGE_NUM
+    logits_ab = ops.matmul(h1, ops.transpose(g2)) * inv_t
+    logits_ba = ops.matmul(h2, ops.transpose(g1)) * inv_t
+    logits_a = ops.concatenate([logits_ab, logits_aa], axis=1)
+    logits_b = ops.concatenate([logits_ba, logits_bb], axis=1)
+    return logits_a, logits_b, labels
+
+
+def _cross_entropy_at(logits, labels):
+    """Per-row softmax cross-entropy ``logsumexp(l) - l[label]``."""
+    picked = ops.take_along_axis(logits, ops.expand_dims(labels, 1), axis=1)[:, 0]
+    return ops.logsumexp(logits, axis=1) - picked
+
+
+def nt_xent(z1, z2, temperature=0.1, *, directions="sum", reduction="mean", z1_all=None, z2_all=None,
+            offset=0):
+    """SimCLR's normalized temperature-scaled cross-entropy (NT-Xent).
+
+    Args:
+        z1, z2: ``(n, d)`` embeddings of two views; row ``i`` of each is a positive pair.
+        temperature: ``tau`` (SimCLR: 0.1 for large batches, 0.5 in the CIFAR runs).
+        directions: ``"sum"`` (default): per anchor of view a plus per anchor of view b,
+            as google-research/simclr ``add_contrastive_loss``; ``"mean"``: their mean,
+            the paper's ``L`` (half of it).
+        reduction: over the ``n`` pairs: ``"mean"``, ``"sum"`` or ``"none"``.
+        z1_all, z2_all, offset: the global batch for cross-replica negatives (see
+            :func:`nt_xent_logits`); ``None``: the local batch.
+
+    Returns:
+        The loss (scalar, or ``(n,)`` with ``reduction="none"``).
+
+    With all ``2N`` embeddings identical, every logit is ``1/tau`` and each anchor's
+    loss is ``log(2N - 1)``: ``2 log(2N - 1)`` with ``directions="sum"``. Scaling any
+    ``z`` by a positive number leaves the loss unchanged.
+    """
+    if directions not in ("sum", "mean"):
+        raise ValueError(f"directions: expected 'sum' or 'mean', got {directions!r}")
+    logits_a, logits_b, labels = nt_xent_logits(z1, z2, temperature, z1_all=z1_all, z2_all=z2_all,
+                                                offset=offset)
+    per_pair = _cross_entropy_at(logits_a, labels) + _cross_entropy_at(logits_b, labels)
+    if directions == "mean":
+        per_pair = 0.5 * per_pair
+    return reduce_batch(per_pair, reduction)
+
+
+def negative_cosine_similarity(p, z, *, stop_gradient=True, reduction="mean"):
+    """SimSiam's ``D(p, z) = -(p / ||p||) . (z / ||z||)`` per row, ``z`` behind a stop-gradient."""
+    p = ops.convert_to_tensor(p)
+    z = ops.convert_to_tensor(z)
+    _check_embeddings(p, z, "p", "z")
+    if stop_gradient:
+        z = ops.stop_gradient(z)
+    return reduce_batch(-ops.sum(l2_normalize(p) * l2_normalize(z), axis=-1), reduction)
+
+
+def simsiam_loss(p1, p2, z1, z2, *, stop_gradient=True, reduction="mean"):
+    """SimSiam's symmetric loss ``D(p1, z2) / 2 + D(p2, z1) / 2``.
+
+    Args:
+        p1, p2: ``(n, d)`` predictor outputs of view 1 and view 2.
+        z1, z2: ``(n, d)`` projector outputs of view 1 and view 2.
+        stop_gradient: ``True`` (SimSiam); ``False`` lets gradients flow into ``z``,
+            the ablation that collapses (SimSiam paper, Fig. 2).
+        reduction: over the pairs.
+
+    Returns:
+        The loss, in ``[-1, 1]``; ``-1`` when each ``p`` points along the other
+        view's ``z``. With ``stop_gradient=True`` its gradient with respect to ``z``
+        is zero.
+    """
+    d12 = negative_cosine_similarity(p1, z2, stop_gradient=stop_gradient, reduction="none")
+    d21 = negative_cosine_similarity(p2, z1, stop_gradient=stop_gradient, reduction="none")
+    return reduce_batch(0.5 * d12 + 0.5 * d21, reduction)

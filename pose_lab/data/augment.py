@@ -69,7 +69,10 @@ __all__ = [
     "RandomColorDrop",
     "RandomGaussianNoise",
     "RandomSobelEdges",
+    "CONTRASTIVE_AUGMENTATIONS",
+    "DEFAULT_CONTRASTIVE_AUGMENTATIONS",
     "appearance_augmentation",
+    "contrastive_augmentation",
     "keypoint_augmentation",
 ]
 
@@ -554,3 +557,63 @@ def keypoint_augmentation(value_range=(0, 255), flip_permutation="coco17", max_r
             value_range, appearance_strength, None if seed is None else seed + 1
         ).layers
     return keras.layers.Pipeline(layers, name="keypoint_augmentation")
+
+
+#: The seed's augmentation list (seed 000, "future work"), plus the flip, by name.
+CONTRASTIVE_AUGMENTATIONS = ("color_jitter", "color_drop", "blur", "noise", "cutout", "sobel",
+                             "scale", "translate", "rotate", "flip")
+
+#: What the kit's SimCLR / SimSiam use by default: the appearance transforms and a
+#: mild zoom/shift. No flip and no large rotation: the views of a pair must show the
+#: same pose, and a mirrored view teaches the encoder that left and right are alike
+#: (see the ablation in notebook 04).
+DEFAULT_CONTRASTIVE_AUGMENTATIONS = ("color_jitter", "color_drop", "blur", "noise", "cutout", "scale",
+                                     "translate")
+
+
+def contrastive_augmentation(augmentations=DEFAULT_CONTRASTIVE_AUGMENTATIONS, value_range=(0, 255),
+                             strength=1.0, seed=None, *, scale_range=(0.8, 1.2), max_translation=0.1,
+                             max_rotation=math.radians(30), name="contrastive_augmentation"):
+    """The view generator of SimCLR / SimSiam: named transforms from the seed's list, as one Pipeline.
+
+    Args:
+        augmentations: names from :data:`CONTRASTIVE_AUGMENTATIONS`, in any order
+            (applied geometric first, then appearance, in the order of that list).
+            ``()``: the identity (both views equal).
+        value_range: ``(low, high)`` pixel range of the images.
+        strength: scales the appearance jitter amounts and probabilities
+            (:func:`appearance_augmentation`).
+        seed: integer seed (each layer gets its own offset).
+        scale_range, max_translation, max_rotation: the geometric ranges used
+            when ``"scale"``, ``"translate"``, ``"rotate"`` are on.
+        name: pipeline name.
+
+    Returns:
+        ``keras.layers.Pipeline`` on image batches ``(B, H, W, 3)`` (or
+        ``{"images": ...}`` dicts); identity when called with ``training=False``.
+        The flip here does NOT swap left/right labels (there are none): it is the
+        plain mirror SimCLR uses on ImageNet.
+    """
+    names = tuple(augmentations)
+    unknown = sorted(set(names) - set(CONTRASTIVE_AUGMENTATIONS))
+    if unknown:
+        raise ValueError(f"augmentations: unknown names {unknown}; expected names from {CONTRASTIVE_AUGMENTATIONS}")
+    value_range = _check_value_range(value_range)
+    on = set(names)
+    layers = []
+    if on & {"scale", "translate", "rotate", "flip"}:
+        layers.append(RandomAffineKeypoints(
+            flip_probability=0.5 if "flip" in on else 0.0,
+            max_rotation=max_rotation if "rotate" in on else 0.0,
+            scale_range=scale_range if "scale" in on else (1.0, 1.0),
+            max_translation=max_translation if "translate" in on else 0.0,
+            flip_permutation=None, fill_value=value_range[0], seed=seed,
+        ))
+    appearance = appearance_augmentation(value_range, strength, None if seed is None else seed + 1).layers
+    keep = {"color_jitter": keras.layers.RandomColorJitter, "color_drop": RandomColorDrop,
+            "blur": keras.layers.RandomGaussianBlur, "noise": RandomGaussianNoise,
+            "cutout": keras.layers.RandomErasing, "sobel": RandomSobelEdges}
+    for key in ("color_jitter", "color_drop", "blur", "noise", "cutout", "sobel"):
+        if key in on:
+            layers.extend(layer for layer in appearance if type(layer) is keep[key])
+    return keras.layers.Pipeline(layers or [keras.layers.Identity()], name=name)

@@ -7,6 +7,7 @@ layers for ``keras.models.load_model``.
 from pose_lab.models import (  # noqa: F401
     adversarial,
     backbones,
+    contrastive,
     crossmodal,
     heads,
     keypoints2d,
@@ -16,5 +17,5 @@ from pose_lab.models import (  # noqa: F401
 )
 
 __all__ = [
-    "adversarial", "backbones", "crossmodal", "heads", "keypoints2d", "lifting", "unsupervised_lifting", "vae",
+    "adversarial", "backbones", "contrastive", "crossmodal", "heads", "keypoints2d", "lifting", "unsupervised_lifting", "vae",
 ]

@@ -10,6 +10,7 @@ from pose_lab.training import (  # noqa: F401
     adversarial,
     base,
     callbacks,
+    contrastive,
     crossmodal,
     keypoints2d,
     lifting,
@@ -19,6 +20,6 @@ from pose_lab.training import (  # noqa: F401
 )
 
 __all__ = [
-    "adversarial", "base", "callbacks", "crossmodal", "keypoints2d", "lifting", "schedules", "unsupervised_lifting",
+    "adversarial", "base", "callbacks", "contrastive", "crossmodal", "keypoints2d", "lifting", "schedules", "unsupervised_lifting",
     "vae",
 ]

@@ -1,0 +1,357 @@
+"""SimCLR and SimSiam as ``keras.Model`` subclasses trained with ``fit()`` (seed 000).
+
+Both take an encoder (images -> features ``h``), their heads and a view
+generator (``augmenter``, by default
+:func:`pose_lab.data.augment.contrastive_augmentation`). Inside the step each
+image batch is augmented twice; the two views go through the encoder in one
+batch (as google-research/simclr does, so BatchNorm sees both views), then:
+
+* :class:`SimCLR`: ``z = g(h)``, loss :func:`pose_lab.losses.nt_xent` over the
+  two views; logged: ``loss`` and ``accuracy`` (the contrastive top-1: how
+  often an anchor's most similar embedding is its positive, out of ``2N - 1``).
+* :class:`SimSiam`: ``z = f(h)``, ``p = q(z)``, loss
+  :func:`pose_lab.losses.simsiam_loss` (stop-gradient on ``z``); logged:
+  ``loss`` and ``output_std``, the mean over channels of the batch std of the
+  l2-normalised ``z`` (the paper's collapse monitor: about ``1/sqrt(d)`` when
+  healthy, 0 when every image maps to the same vector).
+  :class:`CollapseMonitor` warns when it falls under ``0.5/sqrt(d)``.
+
+Per-group learning rates (the seed: projection head 0.01, encoder 0.005).
+``encoder_lr_multiplier`` scales the gradient reaching the encoder's weights
+(identity forward, ``m`` times the gradient backward, at the encoder's output).
+With SGD, with or without momentum, that is exactly a learning rate ``m``
+times smaller for the encoder; Adam-type optimizers normalise gradients and
+ignore it, so :func:`contrastive_optimizer` builds SGD.
+
+Distributed negatives (large-batch SimCLR). Under ``tf.distribute`` (e.g.
+``MirroredStrategy``) each replica embeds its share of the batch, gathers every
+replica's embeddings (``ReplicaContext.all_gather``, differentiable) and scores
+its own anchors against all ``2N`` views of the global batch, with the
+positive at ``replica_id * n + i``, as the reference's
+``tpu_cross_replica_concat``. The mean of the replicas' losses is then the
+single-device loss of the global batch (tested to 1e-5), and the gradients are
+too. The loss is divided by the number of replicas before Keras sums the
+replicas' gradients. Under JAX, ``keras.distribution.DataParallel`` shards the
+batch over devices but the step works on the global arrays, so the negatives
+are global with no code here. TensorFlow is imported only on the TensorFlow
+backend, to reach the replica context.
+
+BatchNorm in the heads can be synchronised (``synchronized=True`` in
+:mod:`pose_lab.models.contrastive`) so statistics are global too (SimCLR's
+global BN); without it each replica normalises its own share.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from pose_lab import losses
+from pose_lab.data.augment import contrastive_augmentation
+from pose_lab.training.base import fit_resumable
+
+__all__ = [
+    "SimCLR",
+    "SimSiam",
+    "CollapseMonitor",
+    "contrastive_optimizer",
+    "contrastive_schedule",
+    "fit_contrastive",
+    "scale_gradient",
+    "replica_batch",
+    "output_std",
+]
+
+
+def scale_gradient(x, factor):
+    """Identity forward, gradient times ``factor`` backward: ``factor x + stopgrad((1 - factor) x)``."""
+    factor = float(factor)
+    if factor == 1.0:
+        return x
+    return factor * x + ops.stop_gradient((1.0 - factor) * x)
+
+
+def replica_batch(z1, z2):
+    """The global batch behind one replica's embeddings.
+
+    Returns:
+        ``(z1_all, z2_all, offset, num_replicas)``: under a ``tf.distribute``
+        strategy with several replicas, every replica's ``z1`` / ``z2``
+        concatenated in replica order, this replica's first row in them and the
+        replica count; otherwise ``(None, None, 0, 1)`` (the local batch is the batch).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return None, None, 0, 1
+    import tensorflow as tf  # the replica context is TensorFlow's (tf.distribute)
+
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return None, None, 0, 1
+    z1_all = ctx.all_gather(z1, axis=0)
+    z2_all = ctx.all_gather(z2, axis=0)
+    offset = ops.cast(ctx.replica_id_in_sync_group, "int32") * ops.shape(z1)[0]
+    return z1_all, z2_all, offset, ctx.num_replicas_in_sync
+
+
+def _serialize(obj):
+    return None if obj is None else keras.saving.serialize_keras_object(obj)
+
+
+def _deserialize(obj):
+    return None if obj is None else keras.saving.deserialize_keras_object(obj)
+
+
+class _TwoViews(keras.Model):
+    """Shared plumbing: the view generator, the encoder learning-rate multiplier, config."""
+
+    _HEADS = ()
+
+    def __init__(self, encoder, augmenter=None, *, encoder_lr_multiplier=1.0, **kwargs):
+        super().__init__(**kwargs)
+        if (not isinstance(encoder, keras.Model) or len(encoder.output_shape) != 2
+                or len(encoder.input_shape) != 4):
+            raise ValueError("encoder: expected a keras.Model mapping images (B, H, W, 3) to features (B, C), got "
+                             f"{type(encoder).__name__} with input shape {getattr(encoder, 'input_shape', None)} "
+                             f"and output shape {getattr(encoder, 'output_shape', None)}")
+        m = float(encoder_lr_multiplier)
+        if not (np.isfinite(m) and m >= 0):
+            raise ValueError(f"encoder_lr_multiplier: expected a number >= 0, got {encoder_lr_multiplier!r}")
+        self.encoder = encoder
+        self.augmenter = augmenter if augmenter is not None else contrastive_augmentation()
+        self.encoder_lr_multiplier = m
+        self.built = True  # functional parts built on construction (BackupAndRestore needs a built model)
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    def _check_images(self, images):
+        want = tuple(self.encoder.input_shape[1:])
+        got = tuple(images.shape[1:])
+        if len(images.shape) != 4 or any(w is not None and g is not None and w != g for w, g in zip(want, got)):
+            raise ValueError(f"{type(self).__name__}: expected images (B, {', '.join(map(str, want))}), "
+                             f"got shape {tuple(images.shape)}")
+
+    def views(self, images):
+        """Two independently augmented views of ``images`` (always augmented: that is the task)."""
+        images = ops.convert_to_tensor(images)
+        self._check_images(images)
+        return self.augmenter(images, training=True), self.augmenter(images, training=True)
+
+    def _encode_views(self, images, training):
+        v1, v2 = self.views(images)
+        n = ops.shape(v1)[0]
+        h = self.encoder(ops.concatenate([v1, v2], axis=0), training=training)
+        return scale_gradient(h, self.encoder_lr_multiplier), n
+
+    def embed(self, images, training=False):
+        """Encoder features ``h`` of un-augmented images (what probes and clustering read)."""
+        return self.encoder(images, training=training)
+
+    def get_config(self):
+        config = {**super().get_config(), "encoder": _serialize(self.encoder),
+                  "augmenter": _serialize(self.augmenter), "encoder_lr_multiplier": self.encoder_lr_multiplier}
+        for head in self._HEADS:
+            config[head] = _serialize(getattr(self, head))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "augmenter") + cls._HEADS:
+            config[key] = _deserialize(config.get(key))
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="pose_lab")
+class SimCLR(_TwoViews):
+    """SimCLR (Chen et al. 2020): NT-Xent between two augmented views.
+
+    Args:
+        encoder: images -> features ``h`` (e.g. :func:`pose_lab.models.contrastive.build_encoder`).
+        projector: ``h -> z`` (:func:`pose_lab.models.contrastive.simclr_projection_head`).
+        augmenter: the view generator (default :func:`~pose_lab.data.augment.contrastive_augmentation`).
+        temperature: NT-Xent ``tau``.
+        directions: ``"sum"`` (google-research/simclr's value) or ``"mean"`` (the paper's);
+            see :func:`pose_lab.losses.nt_xent`.
+        encoder_lr_multiplier: the encoder's learning rate relative to the heads'
+            (seed 000: 0.005 / 0.01 = 0.5); exact with SGD.
+
+    ``call(images)`` returns ``{"z1", "z2"}``, the projections of two fresh views.
+
+    Example:
+        >>> model = SimCLR(encoder, simclr_projection_head(encoder.output_shape[-1]))
+        >>> model.compile(optimizer=contrastive_optimizer(0.3, 128, total_steps=1000))
+        >>> model.fit(person_crops, epochs=20)
+    """
+
+    _HEADS = ("projector",)
+
+    def __init__(self, encoder, projector, augmenter=None, *, temperature=0.1, directions="sum",
+                 encoder_lr_multiplier=0.5, **kwargs):
+        super().__init__(encoder, augmenter, encoder_lr_multiplier=encoder_lr_multiplier, **kwargs)
+        if not float(temperature) > 0:
+            raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
+        if directions not in ("sum", "mean"):
+            raise ValueError(f"directions: expected 'sum' or 'mean', got {directions!r}")
+        self.projector = projector
+        self.temperature = float(temperature)
+        self.directions = directions
+        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
+
+    def call(self, images, training=None):
+        h, n = self._encode_views(images, training)
+        z = self.projector(h, training=training)
+        return {"z1": z[:n], "z2": z[n:]}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        z1, z2 = y_pred["z1"], y_pred["z2"]
+        z1_all, z2_all, offset, replicas = replica_batch(z1, z2)
+        loss = losses.nt_xent(z1, z2, self.temperature, directions=self.directions, z1_all=z1_all,
+                              z2_all=z2_all, offset=offset)
+        logits_a, logits_b, labels = losses.nt_xent_logits(
+            ops.stop_gradient(z1), ops.stop_gradient(z2), self.temperature, offset=offset,
+            z1_all=None if z1_all is None else ops.stop_gradient(z1_all),
+            z2_all=None if z2_all is None else ops.stop_gradient(z2_all))
+        hits = [ops.cast(ops.equal(ops.cast(ops.argmax(lg, axis=1), "int32"), labels), "float32")
+                for lg in (logits_a, logits_b)]
+        self.accuracy_tracker.update_state(ops.mean(ops.concatenate(hits)))
+        # Keras sums the replicas' gradients: each replica contributes 1/R of the mean loss
+        return loss / float(replicas)
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature, "directions": self.directions}
+
+
+def output_std(z):
+    """The SimSiam collapse monitor: mean over channels of the batch std of ``z / ||z||``."""
+    zn = losses.l2_normalize(z)
+    return ops.mean(ops.std(zn, axis=0))
+
+
+@keras.saving.register_keras_serializable(package="pose_lab")
+class SimSiam(_TwoViews):
+    """SimSiam (Chen & He 2021): predict one view's projection from the other's, no negatives.
+
+    Args:
+        encoder: images -> features.
+        projector: ``h -> z`` (:func:`pose_lab.models.contrastive.simsiam_projector`).
+        predictor: ``z -> p`` (:func:`pose_lab.models.contrastive.simsiam_predictor`).
+        augmenter: the view generator.
+        stop_gradient: ``True`` (SimSiam); ``False`` is the ablation that collapses.
+        encoder_lr_multiplier: the encoder's learning rate relative to the heads' (seed: 1).
+
+    ``call(images)`` returns ``{"z1", "z2", "p1", "p2"}``.
+    """
+
+    _HEADS = ("projector", "predictor")
+
+    def __init__(self, encoder, projector, predictor, augmenter=None, *, stop_gradient=True,
+                 encoder_lr_multiplier=1.0, **kwargs):
+        super().__init__(encoder, augmenter, encoder_lr_multiplier=encoder_lr_multiplier, **kwargs)
+        self.projector = projector
+        self.predictor = predictor
+        self.stop_gradient = bool(stop_gradient)
+        self.output_dim = int(projector.output_shape[-1])
+        self.std_tracker = keras.metrics.Mean(name="output_std")
+
+    def call(self, images, training=None):
+        h, n = self._encode_views(images, training)
+        z = self.projector(h, training=training)
+        p = self.predictor(z, training=training)
+        return {"z1": z[:n], "z2": z[n:], "p1": p[:n], "p2": p[n:]}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = losses.simsiam_loss(y_pred["p1"], y_pred["p2"], y_pred["z1"], y_pred["z2"],
+                                   stop_gradient=self.stop_gradient)
+        self.std_tracker.update_state(output_std(ops.stop_gradient(y_pred["z1"])))
+        # SimSiam has no negatives: each replica's loss is a mean over its own pairs
+        return loss / float(_num_replicas())
+
+    def get_config(self):
+        return {**super().get_config(), "stop_gradient": self.stop_gradient}
+
+
+def _num_replicas():
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    ctx = tf.distribute.get_replica_context()
+    return 1 if ctx is None else int(ctx.num_replicas_in_sync)
+
+
+class CollapseMonitor(keras.callbacks.Callback):
+    """Warn when SimSiam's ``output_std`` says the representation collapsed.
+
+    At each epoch end, ``output_std * sqrt(d)`` (1 for a healthy, uniformly
+    spread ``z``; 0 for a collapse) is compared with ``threshold`` (default
+    0.5) and a ``RuntimeWarning`` names the epoch and the value. The values are
+    kept in ``self.history``.
+    """
+
+    def __init__(self, dim, threshold=0.5, key="output_std"):
+        super().__init__()
+        self.dim = int(dim)
+        self.threshold = float(threshold)
+        self.key = key
+        self.history = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.key)
+        if value is None:
+            return
+        ratio = float(value) * math.sqrt(self.dim)
+        self.history.append(ratio)
+        if not ratio >= self.threshold:
+            warnings.warn(f"SimSiam collapse: epoch {epoch + 1} output_std x sqrt(d) = {ratio:.3f} < "
+                          f"{self.threshold} (d = {self.dim}); healthy is about 1", RuntimeWarning, stacklevel=2)
+
+
+def contrastive_schedule(base_learning_rate, batch_size, total_steps, *, final_fraction=0.0, warmup_steps=0):
+    """The SimSiam learning-rate rule with cosine annealing, as a Keras schedule.
+
+    ``lr = base_learning_rate * batch_size / 256`` (SimSiam; the seed's later runs:
+    0.3 x batch / 256), decayed by a cosine over ``total_steps`` to
+    ``final_fraction * lr`` (the seed's ``eta_min``: it notes the loss stalled
+    after 22 of 30 epochs with a small ``eta_min``), after an optional linear warm-up.
+    """
+    lr = float(base_learning_rate) * int(batch_size) / 256.0
+    total_steps = int(total_steps)
+    if not lr > 0 or total_steps < 1:
+        raise ValueError(f"base_learning_rate, batch_size and total_steps must be positive, got "
+                         f"{base_learning_rate}, {batch_size}, {total_steps}")
+    warmup_steps = int(warmup_steps)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else lr, decay_steps=max(1, total_steps - warmup_steps),
+        alpha=float(final_fraction), warmup_target=lr if warmup_steps else None, warmup_steps=warmup_steps)
+
+
+def contrastive_optimizer(base_learning_rate, batch_size, total_steps, *, momentum=0.9, weight_decay=1e-4,
+                          final_fraction=0.0, warmup_steps=0):
+    """SGD with momentum on :func:`contrastive_schedule` (SimSiam's optimizer).
+
+    Weight decay is Keras's (``w -= lr * wd * w`` at each step); PyTorch's SGD
+    adds ``wd * w`` to the gradient before momentum, which differs slightly.
+    """
+    schedule = contrastive_schedule(base_learning_rate, batch_size, total_steps, final_fraction=final_fraction,
+                                    warmup_steps=warmup_steps)
+    return keras.optimizers.SGD(schedule, momentum=momentum, weight_decay=weight_decay or None)
+
+
+def fit_contrastive(model, data, *, epochs=1, workdir=None, callbacks=None, validation_data=None, progress=True,
+                    collapse_threshold=0.5, **fit_kwargs):
+    """Train a :class:`SimCLR` / :class:`SimSiam` with :func:`~pose_lab.training.base.fit_resumable`.
+
+    ``data`` yields image batches (a ``keras.utils.PyDataset`` such as
+    ``PersonCropStream(output="images")``, a ``tf.data.Dataset``, or an array
+    with ``batch_size``). SimSiam runs get a :class:`CollapseMonitor`.
+    """
+    callbacks = list(callbacks or [])
+    if isinstance(model, SimSiam) and not any(isinstance(c, CollapseMonitor) for c in callbacks):
+        callbacks.append(CollapseMonitor(model.output_dim, collapse_threshold))
+    return fit_resumable(model, data, epochs=epochs, workdir=workdir, callbacks=callbacks,
+                         validation_data=validation_data, progress=progress, **fit_kwargs)
