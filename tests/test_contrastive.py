@@ -283,3 +283,97 @@ def test_two_devices_give_the_single_device_loss():
     assert out["grad_max_abs_diff"] <= 1e-5
     assert abs(out["fit_loss"][0] - out["fit_loss"][1]) <= 1e-5
     assert out["weights_max_abs_diff"] <= 1e-4
+
+
+# ----------------------------------------------------------------------------- evaluation tools
+
+from pose_lab.evaluation import contrastive as EC  # noqa: E402
+
+
+class _Exact(keras.Model):
+    """A "probe" returning given keypoints (in units of the crop) whatever the features."""
+
+    def __init__(self, out):
+        super().__init__()
+        self.out = out
+
+    def predict(self, x, **kwargs):
+        return self.out[: len(x)]
+
+
+def test_probe_scores_closed_forms():
+    rng = np.random.default_rng(11)
+    kp = np.concatenate([rng.uniform(10, 80, (5, 17, 2)), np.full((5, 17, 1), 2.0)], axis=-1).astype(np.float32)
+    kp[0, 3, 2] = 0  # an unlabelled keypoint is not scored
+    ref = np.full(5, 100.0, np.float32)
+    exact = kp[..., :2] / np.array([96, 128], np.float32)
+    s = EC.probe_scores(_Exact(exact), np.zeros((5, 4)), kp, ref)
+    assert s["PCK@0.05"] == 1.0 and s["error % box"] < 1e-4
+    shifted = (kp[..., :2] + np.array([6.0, 8.0])) / np.array([96, 128], np.float32)  # 10 px = 10 % of the box
+    s = EC.probe_scores(_Exact(shifted.astype(np.float32)), np.zeros((5, 4)), kp, ref)
+    assert s["PCK@0.05"] == 0.0
+    np.testing.assert_allclose(s["error % box"], 10.0, rtol=1e-4)
+
+
+def test_a_linear_probe_recovers_linearly_encoded_keypoints():
+    rng = np.random.default_rng(12)
+    kp = np.concatenate([rng.uniform(5, 90, (600, 17, 2)), np.full((600, 17, 1), 2.0)], axis=-1).astype(np.float32)
+    mix = rng.normal(size=(34, 40)).astype(np.float32)
+    feats = (kp[..., :2] / np.array([96, 128])).reshape(600, 34).astype(np.float32) @ mix
+    probe, _ = EC.fit_probe(feats[:500], kp[:500], num_layers=1, epochs=100, learning_rate=1e-2, batch_size=100)
+    s = EC.probe_scores(probe, feats[500:], kp[500:], np.full(100, 102.4))
+    assert s["error % box"] < 5.0 and s["PCK@0.05"] > 0.7, s  # random features: about 20 % (notebook 04)
+    with pytest.raises(ValueError, match="features"):
+        EC.fit_probe(feats[:10], kp[:11])
+
+
+def test_cluster_scores_separated_blobs():
+    rng = np.random.default_rng(13)
+    x = np.concatenate([rng.normal(0, 0.1, (50, 3)), rng.normal(10, 0.1, (50, 3))])
+    out = EC.cluster_scores(x, 2, random_state=3)
+    assert out["silhouette"] > 0.95 and len(set(out["labels"][:50])) == 1 and len(set(out["labels"])) == 2
+    noise = EC.cluster_scores(rng.normal(size=(100, 3)), 2, random_state=3)
+    assert noise["silhouette"] < 0.5
+    with pytest.raises(ValueError, match="n_clusters"):
+        EC.cluster_scores(x[:2], 2)
+
+
+def test_probe_data_is_fixed_and_split_by_subject():
+    a = EC.probe_data("val", 10, batch_size=8)
+    b = EC.probe_data("val", 10, batch_size=8)
+    assert a["images"].dtype == np.uint8 and a["images"].shape == (10, 128, 96, 3)
+    np.testing.assert_array_equal(a["images"], b["images"])
+    assert not np.array_equal(EC.probe_data("test", 10, batch_size=8)["images"], a["images"])
+    np.testing.assert_allclose(a["ref_size"], 102.4)
+    with_actions = EC.probe_data("train", 6, batch_size=6, actions=True)
+    assert with_actions["actions"].shape == (6,) and all(isinstance(s, str) for s in with_actions["actions"])
+    with pytest.raises(ValueError, match="split"):
+        EC.probe_data("S9", 4)
+
+
+def test_spatial_encoder_is_the_map_before_pooling():
+    enc = MC.build_encoder("small", (32, 32, 3), backbone_kwargs={"widths": (4, 4, 4, 8)})
+    x = np.random.default_rng(14).uniform(0, 255, (3, 32, 32, 3)).astype(np.float32)
+    flat = EC.encoder_features(enc, x, spatial=True)
+    assert flat.shape == (3, 8)  # a 1x1x8 map at stride 32
+    np.testing.assert_allclose(flat, EC.encoder_features(enc, x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="pool"):
+        EC.spatial_encoder(_encoder_without_pool())
+
+
+def _encoder_without_pool():
+    inp = keras.Input((8, 8, 3))
+    return keras.Model(inp, layers.Flatten()(inp))
+
+
+def test_pretrain_for_a_few_steps():
+    from pose_lab.data.synthetic import PersonCropStream
+
+    stream = PersonCropStream(4, 2, seed=3, input_size=(32, 32), augment=False, output="images")
+    (images,) = stream[0]
+    assert images.shape == (4, 32, 32, 3)
+    model, limit, info = TC.pretrain_for_minutes(
+        lambda: TC.SimCLR(_encoder(), MC.simclr_projection_head(16, output_dim=8),
+                          contrastive_augmentation(("noise",), seed=1)),
+        stream, 1.0, base_learning_rate=0.3, batch_size=4, steps=3, run_eagerly=True, progress=False)
+    assert limit.steps == 3 and info["planned_steps"] == 3 and len(info["history"]["loss"]) == 2

@@ -79,3 +79,13 @@ def test_outputs_agree_between_tensorflow_and_jax(tmp_path):
     out = tmp_path / "other.npy"
     subprocess.run([sys.executable, "-c", _OTHER, str(out)], check=True, env=env, cwd=ROOT, timeout=300)
     np.testing.assert_allclose(np.load(out), mine, atol=1e-4)
+
+
+def test_load_backbone_is_the_networks_own_backbone():
+    net = pretrained.load("pose2d-synthetic")
+    bb = pretrained.load_backbone("pose2d-synthetic")
+    assert set(bb.output) == {"stride4", "stride8", "stride16", "stride32"}
+    inner = [layer for layer in net.layers if isinstance(layer, keras.Model)][0]
+    for a, b in zip(inner.get_weights(), bb.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert max(np.abs(w).max() for w in bb.get_weights()) > 0

@@ -29,7 +29,7 @@ from keras import layers
 
 from pose_lab.models.backbones import build_backbone
 
-__all__ = ["build_encoder", "simclr_projection_head", "simsiam_projector", "simsiam_predictor"]
+__all__ = ["build_encoder", "simclr_projection_head", "simsiam_projector", "simsiam_predictor", "keypoint_probe"]
 
 
 def _check_positive(name, value):
@@ -157,3 +157,27 @@ def simsiam_predictor(dim, bottleneck_dim=None, *, synchronized=False, name="pre
     x = layers.ReLU(name="relu1")(x)
     x = layers.Dense(dim, name="dense2")(x)
     return keras.Model(inputs, x, name=name)
+
+
+def keypoint_probe(input_dim, num_layers=1, hidden=256, num_keypoints=17, *, input_size=(128, 96),
+                   name=None):
+    """A probe from frozen features to keypoints (seed 000's 1/2/3-layer regression heads).
+
+    Standardisation (a ``Normalization`` layer: call ``probe.layers[1].adapt(features)``),
+    then ``num_layers - 1`` Dense-ReLU layers of width ``hidden`` and a linear Dense
+    layer to ``num_keypoints x 2`` coordinates in units of the crop size
+    (``x / W``, ``y / H``; ``input_size`` is kept in the name only for the record).
+
+    Returns:
+        Functional ``keras.Model`` ``(B, input_dim)`` -> ``(B, num_keypoints, 2)``.
+    """
+    input_dim = _check_positive("input_dim", input_dim)
+    num_layers = _check_positive("num_layers", num_layers)
+    hidden = _check_positive("hidden", hidden)
+    inputs = keras.Input((input_dim,), name="features")
+    x = layers.Normalization(name="standardize")(inputs)
+    for i in range(num_layers - 1):
+        x = layers.Dense(hidden, activation="relu", name=f"dense{i + 1}")(x)
+    x = layers.Dense(num_keypoints * 2, name="keypoints")(x)
+    x = layers.Reshape((num_keypoints, 2), name="xy")(x)
+    return keras.Model(inputs, x, name=name or f"probe_{num_layers}layer_{input_size[0]}x{input_size[1]}")

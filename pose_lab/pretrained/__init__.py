@@ -21,9 +21,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import keras
+
 from pose_lab.models.keypoints2d import build_heatmap_model
 
-__all__ = ["MODELS", "available", "describe", "load", "sha256", "weights_path"]
+__all__ = ["MODELS", "available", "describe", "load", "load_backbone", "sha256", "weights_path"]
 
 #: Where the shipped weight files live.
 WEIGHTS_DIR = Path(__file__).resolve().parent
@@ -122,3 +124,19 @@ def load(name="pose2d-synthetic", *, weights_dir=None, check_hash=True):
     model = e["builder"](**e["config"])
     model.load_weights(path)
     return model
+
+
+def load_backbone(name="pose2d-synthetic", **kwargs):
+    """The backbone inside the shipped network ``name`` (its weights loaded as by :func:`load`).
+
+    Returns:
+        The backbone ``keras.Model``: images -> ``{"stride4", ..., "stride32"}``
+        feature maps, e.g. the encoder of the supervised reference in notebooks
+        04/05 (:func:`pose_lab.models.contrastive.build_encoder` pools it) or
+        the image encoder of notebook 10.
+    """
+    model = load(name, **kwargs)
+    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(inner) != 1:
+        raise ValueError(f"pose_lab.pretrained: {name!r} has {len(inner)} nested models, expected one backbone")
+    return inner[0]

@@ -308,13 +308,17 @@ class TimeLimit(keras.callbacks.Callback):
             its dicts (plus ``minutes``, ``steps``) are collected in :attr:`curve`.
         marks: training minutes at which to call ``evaluate``.
         clock: time source (``time.perf_counter``; tests pass a fake).
+        max_steps: also stop after this many training steps (``None``: no step limit).
 
     Under JAX, reading ``self.model`` syncs the training state into the model's
     variables before ``evaluate`` runs.
     """
 
-    def __init__(self, minutes=None, evaluate=None, marks=(), clock=time.perf_counter):
+    def __init__(self, minutes=None, evaluate=None, marks=(), clock=time.perf_counter, max_steps=None):
         super().__init__()
+        if max_steps is not None and int(max_steps) < 1:
+            raise ValueError(f"max_steps must be >= 1 or None, got {max_steps!r}")
+        self.max_steps = None if max_steps is None else int(max_steps)
         if minutes is not None and not float(minutes) > 0:
             raise ValueError(f"minutes must be > 0 or None, got {minutes!r}")
         self.minutes = None if minutes is None else float(minutes)
@@ -351,6 +355,8 @@ class TimeLimit(keras.callbacks.Callback):
             if self.minutes is None or self.marks[self._next_mark - 1] < self.minutes:
                 self._run_evaluation()
         if self.minutes is not None and minutes >= self.minutes:
+            self.model.stop_training = True
+        if self.max_steps is not None and self.steps >= self.max_steps:
             self.model.stop_training = True
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -52,7 +52,9 @@ from keras import ops
 
 from pose_lab import losses
 from pose_lab.data.augment import contrastive_augmentation
+from pose_lab.models.contrastive import build_encoder, simclr_projection_head, simsiam_predictor, simsiam_projector
 from pose_lab.training.base import fit_resumable
+from pose_lab.training.callbacks import ProgressLog, TimeLimit
 
 __all__ = [
     "SimCLR",
@@ -61,6 +63,9 @@ __all__ = [
     "contrastive_optimizer",
     "contrastive_schedule",
     "fit_contrastive",
+    "build_simclr",
+    "build_simsiam",
+    "pretrain_for_minutes",
     "scale_gradient",
     "replica_batch",
     "output_std",
@@ -355,3 +360,99 @@ def fit_contrastive(model, data, *, epochs=1, workdir=None, callbacks=None, vali
         callbacks.append(CollapseMonitor(model.output_dim, collapse_threshold))
     return fit_resumable(model, data, epochs=epochs, workdir=workdir, callbacks=callbacks,
                          validation_data=validation_data, progress=progress, **fit_kwargs)
+
+
+def _encoder_for(input_shape, widths, encoder):
+    if encoder is not None:
+        return encoder
+    return build_encoder("small", input_shape, backbone_kwargs={"widths": tuple(widths)})
+
+
+def build_simclr(input_shape=(128, 96, 3), *, widths=(16, 32, 64, 128), projection_dim=64, temperature=0.1,
+                 augmentations=None, encoder=None, seed=None, **kwargs):
+    """The kit's CPU SimCLR: the small ResNet of the pose checkpoint, a 2-layer head, default views.
+
+    ``augmentations``: names for :func:`~pose_lab.data.augment.contrastive_augmentation`
+    (default its defaults); ``encoder``: use this encoder instead of a fresh one.
+    Other keyword arguments go to :class:`SimCLR` (e.g. ``encoder_lr_multiplier``).
+    """
+    enc = _encoder_for(input_shape, widths, encoder)
+    aug = contrastive_augmentation(seed=seed) if augmentations is None else contrastive_augmentation(
+        augmentations, seed=seed)
+    dim = int(enc.output_shape[-1])
+    return SimCLR(enc, simclr_projection_head(dim, output_dim=projection_dim), aug, temperature=temperature,
+                  **kwargs)
+
+
+def build_simsiam(input_shape=(128, 96, 3), *, widths=(16, 32, 64, 128), dim=512, augmentations=None, encoder=None,
+                  seed=None, **kwargs):
+    """The kit's CPU SimSiam: the small ResNet, a 3-layer projector of width ``dim``, a ``dim/4`` predictor."""
+    enc = _encoder_for(input_shape, widths, encoder)
+    aug = contrastive_augmentation(seed=seed) if augmentations is None else contrastive_augmentation(
+        augmentations, seed=seed)
+    return SimSiam(enc, simsiam_projector(int(enc.output_shape[-1]), dim), simsiam_predictor(dim), aug, **kwargs)
+
+
+def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size, final_fraction=0.0,
+                         warmup_fraction=0.05, probe_steps=5, steps=None, run_eagerly=False, callbacks=None,
+                         progress=True, collapse_threshold=0.5, **optimizer_kwargs):
+    """Self-supervised pretraining for a wall-clock budget, with a cosine schedule that ends with it.
+
+    ``build()`` returns a fresh (uncompiled) :class:`SimCLR` / :class:`SimSiam`.
+    A throw-away model built the same way is timed for ``probe_steps`` steps
+    (after two warm-up steps); the remaining budget becomes the planned step count
+    of :func:`contrastive_optimizer`, and a
+    :class:`~pose_lab.training.callbacks.TimeLimit` stops the run when the minutes
+    are spent (the probe's time counts against the budget). A stream's epoch
+    counter is put back after the probe, so the run sees the probe's batches again.
+
+    ``steps``: plan exactly this many steps instead (no probe; the minutes still
+    cap the run), e.g. a few steps in smoke mode; ``run_eagerly=True`` skips
+    tracing the step (faster for a handful of steps, slower for a real run).
+
+    Returns:
+        ``(model, limit, info)``: the trained model, the ``TimeLimit`` (``steps``,
+        ``trained_seconds``) and ``{"steps_per_second", "probe_seconds",
+        "planned_steps", "history"}``.
+    """
+    if not float(minutes) > 0:
+        raise ValueError(f"minutes must be > 0, got {minutes!r}")
+    import time
+
+    t0 = time.perf_counter()
+    rate = float("nan")
+    if steps is None:
+        epoch = getattr(data, "epoch", None)
+        try:
+            probe = build()
+            probe.compile(optimizer=keras.optimizers.SGD(1e-9), run_eagerly=run_eagerly)
+            probe.fit(data, epochs=1, steps_per_epoch=2, verbose=0)
+            t = time.perf_counter()
+            probe.fit(data, epochs=1, steps_per_epoch=int(probe_steps), verbose=0)
+            rate = int(probe_steps) / (time.perf_counter() - t)
+        finally:
+            if epoch is not None:
+                data.epoch = epoch
+        del probe
+    probe_seconds = time.perf_counter() - t0
+    left = max(float(minutes) * 60.0 - probe_seconds, 1.0)
+    planned = max(int(rate * left), 2) if steps is None else max(int(steps), 1)
+    model = build()
+    model.compile(optimizer=contrastive_optimizer(base_learning_rate, batch_size, planned,
+                                                  final_fraction=final_fraction,
+                                                  warmup_steps=int(warmup_fraction * planned), **optimizer_kwargs),
+                  run_eagerly=run_eagerly)
+    limit = TimeLimit(left / 60.0, max_steps=None if steps is None else planned)
+    extra = [limit] + ([ProgressLog()] if progress else []) + list(callbacks or [])
+    if isinstance(model, SimSiam):
+        extra.append(CollapseMonitor(model.output_dim, collapse_threshold))
+    if steps is None:
+        fit_kwargs = {"epochs": max(1, math.ceil(2 * planned / len(data)))}  # the time limit ends the run
+    else:
+        fit_kwargs = {"epochs": math.ceil(planned / min(len(data), planned)),
+                      "steps_per_epoch": min(len(data), planned)}
+    hist = model.fit(data, callbacks=extra, verbose=0, **fit_kwargs)
+    if steps is not None and limit.trained_seconds > 0:
+        rate = limit.steps / limit.trained_seconds
+    return model, limit, {"steps_per_second": rate, "probe_seconds": probe_seconds, "planned_steps": planned,
+                          "history": hist.history}

@@ -577,7 +577,7 @@ def render_pose(joints_cam, camera, image_size=None, seed=0, *, appearance=None,
 
 
 def render_scenes(n, image_size=(256, 256), num_people=(1, 4), seed=0, *, poses=None,
-                  subjects=TRAIN_SUBJECTS, focal_range=(0.9, 1.6), distance=(2500.0, 8000.0)):
+                  subjects=TRAIN_SUBJECTS, focal_range=(0.9, 1.6), distance=(2500.0, 8000.0), actions=None):
     """Render ``n`` multi-person images from a camera at eye height.
 
     People stand on the floor (``z = 0``) at random positions in the field of
@@ -593,6 +593,9 @@ def render_scenes(n, image_size=(256, 256), num_people=(1, 4), seed=0, *, poses=
         subjects: subjects of the random poses.
         focal_range: focal length as a multiple of the image width.
         distance: range of the people's distance to the camera (mm).
+        actions: ``None`` (random poses), ``True`` (all actions) or a list of
+            action names: people are frames of generated sequences of these
+            actions and each scene has ``actions`` (P,) str.
 
     Returns:
         list of dicts, one per image: ``image`` (H, W, 3) uint8, ``keypoints``
@@ -609,8 +612,9 @@ def render_scenes(n, image_size=(256, 256), num_people=(1, 4), seed=0, *, poses=
     counts = rng.integers(int(lo), int(hi) + 1, n)
     P = int(counts.sum())
     img_of = np.repeat(np.arange(n), counts)
+    acts = None
     if P:
-        jw, hw, _ = _sample_poses(P, rng, poses, subjects=subjects)
+        jw, hw, acts = _sample_poses(P, rng, poses, subjects=subjects, actions=actions)
     else:
         jw, hw = np.zeros((0, 17, 3), np.float32), None
     jw = jw.astype(np.float64)
@@ -654,6 +658,8 @@ def render_scenes(n, image_size=(256, 256), num_people=(1, 4), seed=0, *, poses=
             joints_3d=cam[ids], keypoints_3d=out["keypoints_3d"][ids],
             visibility_h36m=out["visibility_h36m"][ids], masks=masks.astype(np.uint8),
             boxes=_boxes_from_masks(masks), focal=focal[i], center=center[i]))
+        if actions:
+            scenes[-1]["actions"] = np.asarray([] if acts is None else acts[ids], dtype=str)
     return scenes
 
 

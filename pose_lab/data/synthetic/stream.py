@@ -101,8 +101,12 @@ class PersonCropStream(keras.utils.PyDataset):
             dict of :func:`augment_transforms` arguments.
         min_keypoints: skip persons with fewer labelled keypoints (COCO's
             evaluation ignores them too).
-        output: ``"heatmaps"`` (``(images, {"heatmaps", "weights"})``) or
-            ``"both"`` (adds ``"keypoints"`` in crop pixels, for regression heads).
+        output: ``"heatmaps"`` (``(images, {"heatmaps", "weights"})``),
+            ``"both"`` (adds ``"keypoints"`` in crop pixels, for regression heads)
+            or ``"images"`` (images only, for self-supervised training).
+        actions: ``None`` (random poses of the motion engine) or action names
+            (``True`` for all): persons are frames of generated sequences of
+            these actions and :meth:`batch` returns their ``actions``.
         workers, use_multiprocessing, max_queue_size: ``keras.utils.PyDataset``.
 
     Each batch is ``(images, targets)``: float32 images ``(B, H, W, 3)`` in
@@ -114,13 +118,13 @@ class PersonCropStream(keras.utils.PyDataset):
     def __init__(self, batch_size=64, steps_per_epoch=200, seed=0, *, input_size=(128, 96),
                  heatmap_stride=4, sigma=2.0, subjects=TRAIN_SUBJECTS, image_size=(256, 256),
                  num_people=(1, 4), scale_factor=1.25, augment=True, min_keypoints=1, output="heatmaps",
-                 workers=1, use_multiprocessing=False, max_queue_size=10):
+                 actions=None, workers=1, use_multiprocessing=False, max_queue_size=10):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
                          max_queue_size=max_queue_size)
         if int(batch_size) < 1 or int(steps_per_epoch) < 1:
             raise ValueError(f"batch_size and steps_per_epoch must be >= 1, got {batch_size}, {steps_per_epoch}")
-        if output not in ("heatmaps", "both"):
-            raise ValueError(f"output must be 'heatmaps' or 'both', got {output!r}")
+        if output not in ("heatmaps", "both", "images"):
+            raise ValueError(f"output must be 'heatmaps', 'both' or 'images', got {output!r}")
         H, W = int(input_size[0]), int(input_size[1])
         if H % heatmap_stride or W % heatmap_stride:
             raise ValueError(f"input_size {input_size} must be a multiple of heatmap_stride {heatmap_stride}")
@@ -139,6 +143,7 @@ class PersonCropStream(keras.utils.PyDataset):
         self.augment = None if augment is False or augment is None else dict(augment)
         self.min_keypoints = int(min_keypoints)
         self.output = output
+        self.actions = actions if actions in (None, True) else tuple(actions)
         self.epoch = 0
         self._perm = np.asarray(COCO17.flip_permutation)
         self._scenes_per_draw = max(4, math.ceil(self.batch_size / 2.2))
@@ -151,7 +156,7 @@ class PersonCropStream(keras.utils.PyDataset):
 
     def _persons(self, rng):
         """Render scenes until ``batch_size`` persons with enough keypoints are collected."""
-        images, kps, boxes, index = [], [], [], []
+        images, kps, boxes, index, acts = [], [], [], [], []
         need = self.batch_size
         draws = 0
         while need > 0:
@@ -160,7 +165,8 @@ class PersonCropStream(keras.utils.PyDataset):
                 raise ValueError(f"PersonCropStream: 50 draws of scenes gave no person with >= {self.min_keypoints} "
                                  f"labelled keypoints (num_people={self.num_people!r}, image_size={self.image_size})")
             scenes = render_scenes(self._scenes_per_draw, image_size=self.image_size,
-                                   num_people=self.num_people, seed=rng, subjects=self.subjects)
+                                   num_people=self.num_people, seed=rng, subjects=self.subjects,
+                                   actions=self.actions)
             for sc in scenes:
                 if need <= 0:
                     break
@@ -174,8 +180,11 @@ class PersonCropStream(keras.utils.PyDataset):
                 kps.append(k[ids])
                 boxes.append(sc["boxes"][ids])
                 index.append(np.full(ids.size, len(images) - 1))
+                if self.actions:
+                    acts.append(sc["actions"][ids])
                 need -= ids.size
-        return np.stack(images), np.concatenate(kps), np.concatenate(boxes), np.concatenate(index)
+        actions = np.concatenate(acts) if acts else None
+        return np.stack(images), np.concatenate(kps), np.concatenate(boxes), np.concatenate(index), actions
 
     def batch(self, index, epoch=None):
         """Batch ``index`` of ``epoch`` (default the current one) with everything behind it.
@@ -183,11 +192,12 @@ class PersonCropStream(keras.utils.PyDataset):
         Returns:
             dict with ``images`` (B, H, W, 3) float32, ``keypoints`` (B, 17, 3)
             crop pixels ``x, y, v`` (flips already re-indexed), ``heatmaps``,
-            ``weights``, ``transforms`` (B, 2, 3) scene -> crop maps, ``flipped`` (B,).
+            ``weights``, ``transforms`` (B, 2, 3) scene -> crop maps, ``flipped`` (B,)
+            and, with ``actions``, ``actions`` (B,) str.
         """
         epoch = self.epoch if epoch is None else int(epoch)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, int(index)]))
-        scenes, kp, boxes, img_idx = self._persons(rng)
+        scenes, kp, boxes, img_idx, actions = self._persons(rng)
         if self.augment is None:
             A = crop_transform(boxes, self.input_size, self.scale_factor)
             flipped = np.zeros(len(boxes), bool)
@@ -199,13 +209,18 @@ class PersonCropStream(keras.utils.PyDataset):
         hm_size = (self.input_size[0] // self.heatmap_stride, self.input_size[1] // self.heatmap_stride)
         heatmaps, weights = encode_heatmaps(kp_crop, heatmap_size=hm_size, sigma=self.sigma,
                                             stride=self.heatmap_stride)
-        return {"images": images, "keypoints": kp_crop, "heatmaps": heatmaps, "weights": weights,
-                "transforms": A, "flipped": flipped}
+        out = {"images": images, "keypoints": kp_crop, "heatmaps": heatmaps, "weights": weights,
+               "transforms": A, "flipped": flipped}
+        if actions is not None:
+            out["actions"] = actions
+        return out
 
     def __getitem__(self, index):
         if not 0 <= int(index) < self.steps_per_epoch:
             raise IndexError(f"batch index {index} out of range [0, {self.steps_per_epoch})")
         b = self.batch(index)
+        if self.output == "images":
+            return (b["images"],)
         targets = {"heatmaps": b["heatmaps"], "weights": b["weights"]}
         if self.output == "both":
             targets["keypoints"] = b["keypoints"][..., :2]
