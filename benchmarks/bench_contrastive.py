@@ -113,7 +113,6 @@ def main(argv=None):
 
     # silhouettes of K-means clusterings of the test crops' features (seed 000's table)
     sil = {}
-    test_images = splits["test"]["images"]
     for name, enc in encoders.items():
         row = {"encoder": EC.cluster_scores(feats[name]["test"], 8, 3)["silhouette"]}
         model = heads.get(name)
@@ -137,7 +136,6 @@ def main(argv=None):
     print()
     print("probe error vs random encoder (test, target <= 0.7):",
           ", ".join(f"{k} {v:.2f}" for k, v in ratio.items()))
-    del test_images
     result = {"args": vars(args), "pretraining": info, "probes": {f"{n}, {k}-layer": s for (n, k), s in scores.items()},
               "silhouette": sil, "error_ratio_vs_random": ratio, "seconds": time.perf_counter() - t0}
     (out / "results.json").write_text(json.dumps(result, indent=1))

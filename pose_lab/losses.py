@@ -79,6 +79,7 @@ __all__ = [
     "l2_normalize",
     "nt_xent_logits",
     "nt_xent",
+    "nt_xent_from_logits",
     "negative_cosine_similarity",
     "simsiam_loss",
 ]
@@ -620,10 +621,21 @@ def nt_xent(z1, z2, temperature=0.1, *, directions="sum", reduction="mean", z1_a
     loss is ``log(2N - 1)``: ``2 log(2N - 1)`` with ``directions="sum"``. Scaling any
     ``z`` by a positive number leaves the loss unchanged.
     """
-    if directions not in ("sum", "mean"):
-        raise ValueError(f"directions: expected 'sum' or 'mean', got {directions!r}")
+    _check_directions(directions)
     logits_a, logits_b, labels = nt_xent_logits(z1, z2, temperature, z1_all=z1_all, z2_all=z2_all,
                                                 offset=offset)
+    return nt_xent_from_logits(logits_a, logits_b, labels, directions=directions, reduction=reduction)
+
+
+def _check_directions(directions):
+    if directions not in ("sum", "mean"):
+        raise ValueError(f"directions: expected 'sum' or 'mean', got {directions!r}")
+
+
+def nt_xent_from_logits(logits_a, logits_b, labels, *, directions="sum", reduction="mean"):
+    """NT-Xent from the output of :func:`nt_xent_logits` (a training step computes the logits once
+    and reads both the loss and the contrastive accuracy from them)."""
+    _check_directions(directions)
     per_pair = _cross_entropy_at(logits_a, labels) + _cross_entropy_at(logits_b, labels)
     if directions == "mean":
         per_pair = 0.5 * per_pair

@@ -19,7 +19,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_images", "check_poses", "expected_joints"]
+__all__ = ["check_images", "check_poses", "expected_joints", "positive_int"]
 
 
 def _as_numeric(x, name: str) -> np.ndarray:
@@ -154,3 +154,10 @@ def check_images(x, name: str = "images", *, shape=None, unit_range: bool = Fals
             "pass uint8 images for 0..255"
         )
     return arr
+
+
+def positive_int(name, value) -> int:
+    """``value`` as an int if it is a positive integer (not a bool), else ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return int(value)

@@ -28,22 +28,30 @@ import keras
 from keras import layers
 
 from pose_lab.models.backbones import build_backbone
+from pose_lab.validation import positive_int
 
 __all__ = ["build_encoder", "simclr_projection_head", "simsiam_projector", "simsiam_predictor", "keypoint_probe"]
 
 
-def _check_positive(name, value):
-    try:
-        v = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}") from None
-    if v < 1 or v != value:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return v
-
-
 def _bn(name, synchronized=False, **kwargs):
     return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=name, **kwargs)
+
+
+def _bn_mlp(input_dim, hidden_dim, output_dim, num_layers, synchronized, name, **last_bn):
+    """(Dense no bias - BN - ReLU) x (num_layers - 1), then Dense no bias - BN(**last_bn): both papers' heads."""
+    input_dim = positive_int("input_dim", input_dim)
+    hidden_dim = positive_int("hidden_dim", hidden_dim)
+    output_dim = positive_int("output_dim", output_dim)
+    num_layers = positive_int("num_layers", num_layers)
+    inputs = keras.Input((input_dim,), name="features")
+    x = inputs
+    for i in range(num_layers - 1):
+        x = layers.Dense(hidden_dim, use_bias=False, name=f"dense{i + 1}")(x)
+        x = _bn(f"bn{i + 1}", synchronized)(x)
+        x = layers.ReLU(name=f"relu{i + 1}")(x)
+    x = layers.Dense(output_dim, use_bias=False, name=f"dense{num_layers}")(x)
+    x = _bn(f"bn{num_layers}", synchronized, **last_bn)(x)
+    return keras.Model(inputs, x, name=name)
 
 
 def build_encoder(backbone="small", input_shape=(128, 96, 3), *, features="stride32", backbone_kwargs=None,
@@ -98,19 +106,7 @@ def simclr_projection_head(input_dim, hidden_dim=None, output_dim=128, num_layer
     Returns:
         Functional ``keras.Model`` ``(B, input_dim)`` -> ``(B, output_dim)``.
     """
-    input_dim = _check_positive("input_dim", input_dim)
-    hidden_dim = _check_positive("hidden_dim", hidden_dim or input_dim)
-    output_dim = _check_positive("output_dim", output_dim)
-    num_layers = _check_positive("num_layers", num_layers)
-    inputs = keras.Input((input_dim,), name="features")
-    x = inputs
-    for i in range(num_layers - 1):
-        x = layers.Dense(hidden_dim, use_bias=False, name=f"dense{i + 1}")(x)
-        x = _bn(f"bn{i + 1}", synchronized)(x)
-        x = layers.ReLU(name=f"relu{i + 1}")(x)
-    x = layers.Dense(output_dim, use_bias=False, name=f"dense{num_layers}")(x)
-    x = _bn(f"bn{num_layers}", synchronized, center=False)(x)
-    return keras.Model(inputs, x, name=name)
+    return _bn_mlp(input_dim, hidden_dim or input_dim, output_dim, num_layers, synchronized, name, center=False)
 
 
 def simsiam_projector(input_dim, output_dim=2048, hidden_dim=None, num_layers=3, *, synchronized=False,
@@ -125,19 +121,8 @@ def simsiam_projector(input_dim, output_dim=2048, hidden_dim=None, num_layers=3,
         synchronized: global-batch BatchNorm under ``tf.distribute``.
         name: model name.
     """
-    input_dim = _check_positive("input_dim", input_dim)
-    output_dim = _check_positive("output_dim", output_dim)
-    hidden_dim = _check_positive("hidden_dim", hidden_dim or output_dim)
-    num_layers = _check_positive("num_layers", num_layers)
-    inputs = keras.Input((input_dim,), name="features")
-    x = inputs
-    for i in range(num_layers - 1):
-        x = layers.Dense(hidden_dim, use_bias=False, name=f"dense{i + 1}")(x)
-        x = _bn(f"bn{i + 1}", synchronized)(x)
-        x = layers.ReLU(name=f"relu{i + 1}")(x)
-    x = layers.Dense(output_dim, use_bias=False, name=f"dense{num_layers}")(x)
-    x = _bn(f"bn{num_layers}", synchronized, center=False, scale=False)(x)
-    return keras.Model(inputs, x, name=name)
+    return _bn_mlp(input_dim, hidden_dim or output_dim, output_dim, num_layers, synchronized, name, center=False,
+                   scale=False)
 
 
 def simsiam_predictor(dim, bottleneck_dim=None, *, synchronized=False, name="predictor"):
@@ -149,8 +134,8 @@ def simsiam_predictor(dim, bottleneck_dim=None, *, synchronized=False, name="pre
         synchronized: global-batch BatchNorm under ``tf.distribute``.
         name: model name.
     """
-    dim = _check_positive("dim", dim)
-    bottleneck_dim = _check_positive("bottleneck_dim", bottleneck_dim or max(1, dim // 4))
+    dim = positive_int("dim", dim)
+    bottleneck_dim = positive_int("bottleneck_dim", bottleneck_dim or max(1, dim // 4))
     inputs = keras.Input((dim,), name="z")
     x = layers.Dense(bottleneck_dim, use_bias=False, name="dense1")(inputs)
     x = _bn("bn1", synchronized)(x)
@@ -171,9 +156,9 @@ def keypoint_probe(input_dim, num_layers=1, hidden=256, num_keypoints=17, *, inp
     Returns:
         Functional ``keras.Model`` ``(B, input_dim)`` -> ``(B, num_keypoints, 2)``.
     """
-    input_dim = _check_positive("input_dim", input_dim)
-    num_layers = _check_positive("num_layers", num_layers)
-    hidden = _check_positive("hidden", hidden)
+    input_dim = positive_int("input_dim", input_dim)
+    num_layers = positive_int("num_layers", num_layers)
+    hidden = positive_int("hidden", hidden)
     inputs = keras.Input((input_dim,), name="features")
     x = layers.Normalization(name="standardize")(inputs)
     for i in range(num_layers - 1):

@@ -56,6 +56,7 @@ import keras
 from keras import layers
 
 from pose_lab.models.backbones import basic_block, conv_bn_relu
+from pose_lab.validation import positive_int
 
 __all__ = [
     "build_image_encoder",
@@ -67,12 +68,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------- argument checks
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
 
 
 def _non_negative_int(name, value):
@@ -88,7 +83,7 @@ def _widths(name, widths):
         raise ValueError(f"{name}: expected a non-empty sequence of positive ints, got {widths!r}") from None
     if not widths:
         raise ValueError(f"{name}: expected a non-empty sequence of positive ints, got {widths!r}")
-    return tuple(_positive_int(f"{name}[{i}]", w) for i, w in enumerate(widths))
+    return tuple(positive_int(f"{name}[{i}]", w) for i, w in enumerate(widths))
 
 
 def _image_size(image_size):
@@ -98,7 +93,7 @@ def _image_size(image_size):
         h, w = image_size
     except (TypeError, ValueError):
         raise ValueError(f"image_size: expected an int or (height, width), got {image_size!r}") from None
-    return _positive_int("image_size[0]", h), _positive_int("image_size[1]", w)
+    return positive_int("image_size[0]", h), positive_int("image_size[1]", w)
 
 
 def _dropout_rate(dropout):
@@ -159,10 +154,10 @@ def build_image_encoder(
         to ``[z_mean, z_log_var]``, each ``(batch, latent_dim)``.
     """
     h, w = _image_size(image_size)
-    latent_dim = _positive_int("latent_dim", latent_dim)
-    channels = _positive_int("channels", channels)
+    latent_dim = positive_int("latent_dim", latent_dim)
+    channels = positive_int("channels", channels)
     widths = _widths("widths", widths)
-    blocks_per_stage = _positive_int("blocks_per_stage", blocks_per_stage)
+    blocks_per_stage = positive_int("blocks_per_stage", blocks_per_stage)
     if pooling not in ("flatten", "avg"):
         raise ValueError(f"pooling: expected 'flatten' or 'avg', got {pooling!r}")
     min_side = 2 ** len(widths)
@@ -218,8 +213,8 @@ def build_image_decoder(
         A ``keras.Model`` mapping ``(batch, latent_dim)`` to ``(batch, H, W, channels)``.
     """
     h, w = _image_size(image_size)
-    latent_dim = _positive_int("latent_dim", latent_dim)
-    channels = _positive_int("channels", channels)
+    latent_dim = positive_int("latent_dim", latent_dim)
+    channels = positive_int("channels", channels)
     widths = _widths("widths", widths)
     factor = 2 ** len(widths)
     if h % factor or w % factor:
@@ -288,10 +283,10 @@ def build_pose2d_encoder(
         A ``keras.Model`` mapping ``(batch, num_joints, 2)`` to
         ``[z_mean, z_log_var]``, each ``(batch, latent_dim)``.
     """
-    num_joints = _positive_int("num_joints", num_joints)
-    latent_dim = _positive_int("latent_dim", latent_dim)
-    hidden = _positive_int("hidden", hidden)
-    num_blocks = _positive_int("num_blocks", num_blocks)
+    num_joints = positive_int("num_joints", num_joints)
+    latent_dim = positive_int("latent_dim", latent_dim)
+    hidden = positive_int("hidden", hidden)
+    num_blocks = positive_int("num_blocks", num_blocks)
     dropout = _dropout_rate(dropout)
 
     inputs = keras.Input((num_joints, 2), name="pose_2d")
@@ -328,10 +323,10 @@ def build_pose3d_decoder(
     Returns:
         A ``keras.Model`` mapping ``(batch, latent_dim)`` to ``(batch, num_joints, 3)``.
     """
-    num_joints = _positive_int("num_joints", num_joints)
-    latent_dim = _positive_int("latent_dim", latent_dim)
-    hidden = _positive_int("hidden", hidden)
-    num_blocks = _positive_int("num_blocks", num_blocks)
+    num_joints = positive_int("num_joints", num_joints)
+    latent_dim = positive_int("latent_dim", latent_dim)
+    hidden = positive_int("hidden", hidden)
+    num_blocks = positive_int("num_blocks", num_blocks)
     dropout = _dropout_rate(dropout)
 
     inputs = keras.Input((latent_dim,), name="z")

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import time
 import warnings
 from pathlib import Path
 
@@ -51,7 +52,7 @@ from keras import ops
 from pose_lab.training.callbacks import BestCheckpoint, ProgressLog, TrainingBackup
 
 __all__ = ["EpochShuffledArrays", "add_regularization", "batched_predict", "fit_resumable", "resumable_callbacks",
-           "weighted_mean"]
+           "steps_per_second", "weighted_mean"]
 
 
 # --------------------------------------------------------------------------- losses
@@ -416,3 +417,21 @@ def fit_resumable(model, x, y=None, *, epochs=1, workdir=None, validation_data=N
         history.history = {k: list(v) for k, v in backup_cb.history.items()}
         history.epoch = list(range(len(next(iter(history.history.values()), []))))
     return history
+
+
+def steps_per_second(model, data, steps=20, warmup_steps=3):
+    """Time ``steps`` training steps of a compiled ``model`` on ``data`` after ``warmup_steps`` (tracing).
+
+    A stream's epoch counter (``data.epoch``, e.g. a ``PersonCropStream``) is put back
+    afterwards, so the timed batches are not consumed: the real run renders them again.
+    Used to turn a time budget into a planned step count.
+    """
+    epoch = getattr(data, "epoch", None)
+    try:
+        model.fit(data, epochs=1, steps_per_epoch=int(warmup_steps), verbose=0)
+        t = time.perf_counter()
+        model.fit(data, epochs=1, steps_per_epoch=int(steps), verbose=0)
+        return int(steps) / (time.perf_counter() - t)
+    finally:
+        if epoch is not None:
+            data.epoch = epoch

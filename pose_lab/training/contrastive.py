@@ -44,6 +44,7 @@ global BN); without it each replica normalises its own share.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 
 import keras
@@ -51,9 +52,9 @@ import numpy as np
 from keras import ops
 
 from pose_lab import losses
-from pose_lab.data.augment import contrastive_augmentation
+from pose_lab.data.augment import DEFAULT_CONTRASTIVE_AUGMENTATIONS, contrastive_augmentation
 from pose_lab.models.contrastive import build_encoder, simclr_projection_head, simsiam_predictor, simsiam_projector
-from pose_lab.training.base import fit_resumable
+from pose_lab.training.base import fit_resumable, steps_per_second
 from pose_lab.training.callbacks import ProgressLog, TimeLimit
 
 __all__ = [
@@ -80,6 +81,16 @@ def scale_gradient(x, factor):
     return factor * x + ops.stop_gradient((1.0 - factor) * x)
 
 
+def _replica_context():
+    """The ``tf.distribute`` replica context when several replicas run this step, else ``None``."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf  # the replica context is TensorFlow's (tf.distribute)
+
+    ctx = tf.distribute.get_replica_context()
+    return None if ctx is None or ctx.num_replicas_in_sync == 1 else ctx
+
+
 def replica_batch(z1, z2):
     """The global batch behind one replica's embeddings.
 
@@ -89,12 +100,8 @@ def replica_batch(z1, z2):
         concatenated in replica order, this replica's first row in them and the
         replica count; otherwise ``(None, None, 0, 1)`` (the local batch is the batch).
     """
-    if keras.backend.backend() != "tensorflow":
-        return None, None, 0, 1
-    import tensorflow as tf  # the replica context is TensorFlow's (tf.distribute)
-
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
+    ctx = _replica_context()
+    if ctx is None:
         return None, None, 0, 1
     z1_all = ctx.all_gather(z1, axis=0)
     z2_all = ctx.all_gather(z2, axis=0)
@@ -215,13 +222,10 @@ class SimCLR(_TwoViews):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         z1, z2 = y_pred["z1"], y_pred["z2"]
         z1_all, z2_all, offset, replicas = replica_batch(z1, z2)
-        loss = losses.nt_xent(z1, z2, self.temperature, directions=self.directions, z1_all=z1_all,
-                              z2_all=z2_all, offset=offset)
-        logits_a, logits_b, labels = losses.nt_xent_logits(
-            ops.stop_gradient(z1), ops.stop_gradient(z2), self.temperature, offset=offset,
-            z1_all=None if z1_all is None else ops.stop_gradient(z1_all),
-            z2_all=None if z2_all is None else ops.stop_gradient(z2_all))
-        hits = [ops.cast(ops.equal(ops.cast(ops.argmax(lg, axis=1), "int32"), labels), "float32")
+        logits_a, logits_b, labels = losses.nt_xent_logits(z1, z2, self.temperature, z1_all=z1_all,
+                                                           z2_all=z2_all, offset=offset)
+        loss = losses.nt_xent_from_logits(logits_a, logits_b, labels, directions=self.directions)
+        hits = [ops.cast(ops.equal(ops.cast(ops.argmax(ops.stop_gradient(lg), axis=1), "int32"), labels), "float32")
                 for lg in (logits_a, logits_b)]
         self.accuracy_tracker.update_state(ops.mean(ops.concatenate(hits)))
         # Keras sums the replicas' gradients: each replica contributes 1/R of the mean loss
@@ -281,11 +285,7 @@ class SimSiam(_TwoViews):
 
 
 def _num_replicas():
-    if keras.backend.backend() != "tensorflow":
-        return 1
-    import tensorflow as tf
-
-    ctx = tf.distribute.get_replica_context()
+    ctx = _replica_context()
     return 1 if ctx is None else int(ctx.num_replicas_in_sync)
 
 
@@ -362,6 +362,12 @@ def fit_contrastive(model, data, *, epochs=1, workdir=None, callbacks=None, vali
                          validation_data=validation_data, progress=progress, **fit_kwargs)
 
 
+def _views(augmentations, seed):
+    """``contrastive_augmentation`` with its default names when ``augmentations`` is None."""
+    names = DEFAULT_CONTRASTIVE_AUGMENTATIONS if augmentations is None else augmentations
+    return contrastive_augmentation(names, seed=seed)
+
+
 def _encoder_for(input_shape, widths, encoder):
     if encoder is not None:
         return encoder
@@ -377,20 +383,17 @@ def build_simclr(input_shape=(128, 96, 3), *, widths=(16, 32, 64, 128), projecti
     Other keyword arguments go to :class:`SimCLR` (e.g. ``encoder_lr_multiplier``).
     """
     enc = _encoder_for(input_shape, widths, encoder)
-    aug = contrastive_augmentation(seed=seed) if augmentations is None else contrastive_augmentation(
-        augmentations, seed=seed)
     dim = int(enc.output_shape[-1])
-    return SimCLR(enc, simclr_projection_head(dim, output_dim=projection_dim), aug, temperature=temperature,
-                  **kwargs)
+    return SimCLR(enc, simclr_projection_head(dim, output_dim=projection_dim), _views(augmentations, seed),
+                  temperature=temperature, **kwargs)
 
 
 def build_simsiam(input_shape=(128, 96, 3), *, widths=(16, 32, 64, 128), dim=512, augmentations=None, encoder=None,
                   seed=None, **kwargs):
     """The kit's CPU SimSiam: the small ResNet, a 3-layer projector of width ``dim``, a ``dim/4`` predictor."""
     enc = _encoder_for(input_shape, widths, encoder)
-    aug = contrastive_augmentation(seed=seed) if augmentations is None else contrastive_augmentation(
-        augmentations, seed=seed)
-    return SimSiam(enc, simsiam_projector(int(enc.output_shape[-1]), dim), simsiam_predictor(dim), aug, **kwargs)
+    return SimSiam(enc, simsiam_projector(int(enc.output_shape[-1]), dim), simsiam_predictor(dim),
+                   _views(augmentations, seed), **kwargs)
 
 
 def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size, final_fraction=0.0,
@@ -417,22 +420,12 @@ def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size
     """
     if not float(minutes) > 0:
         raise ValueError(f"minutes must be > 0, got {minutes!r}")
-    import time
-
     t0 = time.perf_counter()
     rate = float("nan")
     if steps is None:
-        epoch = getattr(data, "epoch", None)
-        try:
-            probe = build()
-            probe.compile(optimizer=keras.optimizers.SGD(1e-9), run_eagerly=run_eagerly)
-            probe.fit(data, epochs=1, steps_per_epoch=2, verbose=0)
-            t = time.perf_counter()
-            probe.fit(data, epochs=1, steps_per_epoch=int(probe_steps), verbose=0)
-            rate = int(probe_steps) / (time.perf_counter() - t)
-        finally:
-            if epoch is not None:
-                data.epoch = epoch
+        probe = build()
+        probe.compile(optimizer=keras.optimizers.SGD(1e-9), run_eagerly=run_eagerly)
+        rate = steps_per_second(probe, data, steps=probe_steps, warmup_steps=2)
         del probe
     probe_seconds = time.perf_counter() - t0
     left = max(float(minutes) * 60.0 - probe_seconds, 1.0)

@@ -26,7 +26,7 @@ from keras import ops
 
 import pose_lab.models.keypoints2d  # noqa: F401  (registers the custom layers for load_model)
 from pose_lab.losses import weighted_coordinate_l1, weighted_heatmap_mse
-from pose_lab.training.base import add_regularization, fit_resumable
+from pose_lab.training.base import add_regularization, fit_resumable, steps_per_second
 from pose_lab.training.callbacks import ProgressLog, TimeLimit
 from pose_lab.training.schedules import WarmupCosineDecay
 
@@ -245,16 +245,6 @@ def fit_keypoints2d(model, train_data, epochs, workdir, validation_data=None, ca
 # ---------------------------------------------------------------------------
 # training for a time budget
 # ---------------------------------------------------------------------------
-def _run_without_advancing(data, fn):
-    """Run ``fn`` and put a stream's epoch counter back (the probe must not consume the stream)."""
-    epoch = getattr(data, "epoch", None)
-    try:
-        return fn()
-    finally:
-        if epoch is not None:
-            data.epoch = epoch
-
-
 def measure_training_rate(network, data, steps=20, warmup_steps=3):
     """Training steps per second of ``network`` on ``data``, measured on a throw-away clone.
 
@@ -270,13 +260,7 @@ def measure_training_rate(network, data, steps=20, warmup_steps=3):
     probe = KeypointTrainer(keras.models.clone_model(network))
     probe.compile(keras.optimizers.Adam(1e-4))
 
-    def run():
-        probe.fit(data, epochs=1, steps_per_epoch=int(warmup_steps), verbose=0)
-        t = time.perf_counter()
-        probe.fit(data, epochs=1, steps_per_epoch=int(steps), verbose=0)
-        return int(steps) / (time.perf_counter() - t)
-
-    rate = _run_without_advancing(data, run)
+    rate = steps_per_second(probe, data, steps=steps, warmup_steps=warmup_steps)
     return rate, time.perf_counter() - t0
 
 

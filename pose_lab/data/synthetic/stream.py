@@ -186,8 +186,11 @@ class PersonCropStream(keras.utils.PyDataset):
         actions = np.concatenate(acts) if acts else None
         return np.stack(images), np.concatenate(kps), np.concatenate(boxes), np.concatenate(index), actions
 
-    def batch(self, index, epoch=None):
+    def batch(self, index, epoch=None, *, heatmaps=True):
         """Batch ``index`` of ``epoch`` (default the current one) with everything behind it.
+
+        ``heatmaps=False`` skips encoding the heatmaps and weights (the images and
+        keypoints are the same; ``output="images"`` needs no targets).
 
         Returns:
             dict with ``images`` (B, H, W, 3) float32, ``keypoints`` (B, 17, 3)
@@ -206,11 +209,11 @@ class PersonCropStream(keras.utils.PyDataset):
         images = crop_images(scenes, A, self.input_size, image_index=img_idx)
         kp_crop = transform_points(kp, A).astype(np.float32)
         kp_crop[flipped] = kp_crop[flipped][:, self._perm]
-        hm_size = (self.input_size[0] // self.heatmap_stride, self.input_size[1] // self.heatmap_stride)
-        heatmaps, weights = encode_heatmaps(kp_crop, heatmap_size=hm_size, sigma=self.sigma,
-                                            stride=self.heatmap_stride)
-        out = {"images": images, "keypoints": kp_crop, "heatmaps": heatmaps, "weights": weights,
-               "transforms": A, "flipped": flipped}
+        out = {"images": images, "keypoints": kp_crop, "transforms": A, "flipped": flipped}
+        if heatmaps:
+            hm_size = (self.input_size[0] // self.heatmap_stride, self.input_size[1] // self.heatmap_stride)
+            out["heatmaps"], out["weights"] = encode_heatmaps(kp_crop, heatmap_size=hm_size, sigma=self.sigma,
+                                                              stride=self.heatmap_stride)
         if actions is not None:
             out["actions"] = actions
         return out
@@ -218,9 +221,9 @@ class PersonCropStream(keras.utils.PyDataset):
     def __getitem__(self, index):
         if not 0 <= int(index) < self.steps_per_epoch:
             raise IndexError(f"batch index {index} out of range [0, {self.steps_per_epoch})")
-        b = self.batch(index)
         if self.output == "images":
-            return (b["images"],)
+            return (self.batch(index, heatmaps=False)["images"],)
+        b = self.batch(index)
         targets = {"heatmaps": b["heatmaps"], "weights": b["weights"]}
         if self.output == "both":
             targets["keypoints"] = b["keypoints"][..., :2]
