@@ -377,3 +377,24 @@ def test_pretrain_for_a_few_steps():
                           contrastive_augmentation(("noise",), seed=1)),
         stream, 1.0, base_learning_rate=0.3, batch_size=4, steps=3, run_eagerly=True, progress=False)
     assert limit.steps == 3 and info["planned_steps"] == 3 and len(info["history"]["loss"]) == 2
+
+
+def test_coco_probe_data_cuts_real_persons_like_the_stream():
+    from pose_lab.data import samples
+    from pose_lab.data.coco import load_coco_keypoints
+
+    real = samples.real_samples_dir(download=False)
+    if real is None:
+        pytest.skip("the real COCO sample is not in data/samples/real")
+    ann = real / "coco_val2017_mini/person_keypoints_val2017_mini.json"
+    out = EC.coco_probe_data(ann, real / "coco_val2017_mini/val2017")
+    records = load_coco_keypoints(ann, real / "coco_val2017_mini/val2017", min_keypoints=1)
+    assert out["images"].shape == (len(records), 128, 96, 3) and out["images"].dtype == np.uint8
+    # a visible keypoint inside its box lands inside the crop (the box, enlarged 1.25, fills the crop)
+    for r, k in zip(records, out["keypoints"]):
+        x, y, w, h = r.bbox
+        src = np.asarray(r.keypoints)
+        inside = (src[:, 2] > 0) & (src[:, 0] >= x) & (src[:, 0] <= x + w) & (src[:, 1] >= y) & (src[:, 1] <= y + h)
+        assert np.all((k[inside, 0] >= 0) & (k[inside, 0] <= 95) & (k[inside, 1] >= 0) & (k[inside, 1] <= 127))
+        np.testing.assert_array_equal(k[:, 2], src[:, 2])
+    assert out["images"].std() > 10  # real pixels, not an empty crop
