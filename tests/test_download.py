@@ -51,9 +51,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = body[: self.drop_after]
             type(self).drop_after = None  # only the first request is cut
             self.close_connection = True
+        # counted before writing: the client may check ``sent`` as soon as it has the last byte,
+        # before this thread would get past ``write`` (a race seen under load)
+        type(self).sent = getattr(type(self), "sent", 0) + len(body)
         self.wfile.write(body)
         self.wfile.flush()
-        type(self).sent = getattr(type(self), "sent", 0) + len(body)
 
     def log_message(self, *args):  # keep pytest output clean
         pass
