@@ -82,6 +82,11 @@ __all__ = [
     "nt_xent_from_logits",
     "negative_cosine_similarity",
     "simsiam_loss",
+    # Keypoint R-CNN
+    "smooth_l1",
+    "rpn_objectness_loss",
+    "fast_rcnn_loss",
+    "keypoint_rcnn_loss",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -670,3 +675,182 @@ def simsiam_loss(p1, p2, z1, z2, *, stop_gradient=True, reduction="mean"):
     d12 = negative_cosine_similarity(p1, z2, stop_gradient=stop_gradient, reduction="none")
     d21 = negative_cosine_similarity(p2, z1, stop_gradient=stop_gradient, reduction="none")
     return reduce_batch(0.5 * d12 + 0.5 * d21, reduction)
+
+
+# =============================================================================
+# Keypoint R-CNN: RPN, Fast R-CNN box head, keypoint head
+# =============================================================================
+#
+# As torchvision's ``detection/rpn.py`` and ``detection/roi_heads.py``, written for
+# fixed shapes: instead of indexing the sampled anchors / RoIs (a data-dependent
+# shape) every function takes all of them with a 0/1 ``mask`` of the sampled ones
+# (padding and unsampled rows are 0). Normalisations, as in torchvision:
+#
+# * RPN objectness: binary cross-entropy, mean over the sampled anchors;
+# * RPN boxes: smooth-L1 (beta = 1/9) summed over the positive anchors and the four
+#   deltas, divided by the number of SAMPLED anchors (positives and negatives), i.e.
+#   ``smooth_l1(t, d, weights=positive, normalizer=num_sampled)``;
+# * Fast R-CNN: cross-entropy, mean over the sampled RoIs; smooth-L1 (beta = 1/9) on
+#   the deltas of the ground-truth class of the positive RoIs, summed and divided by
+#   the number of sampled RoIs (:func:`fast_rcnn_loss`). Detectron2 uses beta = 0
+#   (plain L1) there;
+# * keypoints: softmax cross-entropy over the ``S * S`` heatmap cells, mean over the
+#   labelled keypoints inside their RoI (:func:`keypoint_rcnn_loss`), 0 when there are
+#   none (torchvision: ``logits.sum() * 0``).
+#
+# Heatmap logits are channels-last ``(K, S, S, J)`` and targets flat cell indices
+# ``v * S + u`` (:func:`pose_lab.roi.keypoints_to_roi_targets`).
+
+def _masked_mean(values, mask):
+    """``sum(mask * values) / max(sum(mask), 1)``; entries with mask 0 do not count, even when inf."""
+    mask = ops.cast(mask, "float32")
+    total = ops.sum(ops.where(mask > 0, values * mask, ops.zeros_like(values)))
+    return total / ops.maximum(ops.sum(mask), 1.0)
+
+
+def smooth_l1(y_true, y_pred, beta=1.0 / 9.0, weights=None, *, normalizer=1.0):
+    """Smooth-L1 (Huber / beta) loss, summed, as torchvision's ``det_utils.smooth_l1_loss``.
+
+    Per element, with ``d = |y_pred - y_true|``::
+
+        0.5 * d^2 / beta   if d < beta
+        d - 0.5 * beta     otherwise
+
+    (value ``beta / 2`` and slope 1 on both sides of ``d = beta``; ``beta = 0``
+    is the L1 loss). The result is ``sum(weights * loss) / normalizer`` over all
+    elements. torchvision's RPN uses ``beta = 1/9``, sums over the positive
+    anchors and divides by the number of *sampled* anchors (256 per image,
+    positives and negatives): pass ``weights`` = 1 for positive anchors and
+    ``normalizer`` = the number of sampled anchors to get its box loss.
+
+    Args:
+        y_true, y_pred: ``(..., 4)`` box deltas (any shape, the same for both).
+        beta: the switch point, ``>= 0``.
+        weights: ``None`` (all 1), broadcastable to ``y_pred`` or of shape
+            ``y_pred.shape[:-1]`` (one weight per box).
+        normalizer: the divisor (a number or a scalar tensor, e.g. the
+            sampled-anchor count); values below 1 are taken as 1.
+
+    Returns:
+        Scalar float32 tensor.
+    """
+    beta = float(beta)
+    if not beta >= 0:
+        raise ValueError(f"beta: expected a number >= 0, got {beta!r}")
+    p = ops.cast(y_pred, "float32")
+    t = ops.cast(y_true, "float32")
+    d = ops.abs(p - t)
+    if beta == 0.0:
+        loss = d
+    else:
+        loss = ops.where(d < beta, 0.5 * ops.square(d) / beta, d - 0.5 * beta)
+    if weights is not None:
+        w = ops.cast(weights, "float32")
+        if len(w.shape) == len(p.shape) - 1:
+            w = ops.expand_dims(w, -1)
+        loss = loss * w
+    return ops.sum(loss) / ops.maximum(ops.cast(normalizer, "float32"), 1.0)
+
+
+def rpn_objectness_loss(labels, logits, mask):
+    """The RPN's objectness loss: binary cross-entropy over the sampled anchors.
+
+    ``mean over anchors with mask 1 of  softplus(l) - y * l`` (``=
+    -y log sigmoid(l) - (1 - y) log(1 - sigmoid(l))``), as torchvision's
+    ``F.binary_cross_entropy_with_logits(objectness[sampled], labels[sampled])``.
+
+    Args:
+        labels: ``(...,)`` 1 for object anchors, 0 for background.
+        logits: ``(...,)`` objectness logits, the same shape.
+        mask: ``(...,)`` 1 for the sampled anchors (torchvision: 256 per image,
+            up to half positive), 0 for ignored or padding ones.
+
+    Returns:
+        Scalar float32; 0 when no anchor is sampled.
+    """
+    l = ops.cast(logits, "float32")
+    y = ops.cast(labels, "float32")
+    return _masked_mean(ops.softplus(l) - y * l, mask)
+
+
+def fast_rcnn_loss(class_logits, labels, box_deltas, box_targets, mask, *, beta=1.0 / 9.0):
+    """The box head's loss, as torchvision's ``fastrcnn_loss``: ``(classification, box)``.
+
+    * classification: softmax cross-entropy of ``class_logits`` against
+      ``labels``, mean over the sampled RoIs (``mask`` 1);
+    * box: smooth-L1 (:func:`smooth_l1`, ``beta``) between the deltas predicted
+      for the ground-truth class and ``box_targets``, only for positive sampled
+      RoIs (``label > 0``; class 0 is background), summed over RoIs and the four
+      deltas and divided by the number of *sampled* RoIs (not of positives).
+
+    Args:
+        class_logits: ``(N, num_classes)``, class 0 the background.
+        labels: ``(N,)`` int in ``[0, num_classes)``.
+        box_deltas: class-specific ``(N, num_classes * 4)`` or
+            ``(N, num_classes, 4)``, or class-agnostic ``(N, 4)``.
+        box_targets: ``(N, 4)`` encoded regression targets.
+        mask: ``(N,)`` 1 for the sampled RoIs (torchvision: 512 per image), 0 for padding.
+        beta: the smooth-L1 switch point (torchvision 1/9, Detectron2 0).
+
+    Returns:
+        ``(classification_loss, box_loss)``: two scalar float32 tensors (their
+        sum is the box head's loss); both 0 when no RoI is sampled.
+    """
+    logits = ops.cast(class_logits, "float32")
+    if len(logits.shape) != 2:
+        raise ValueError(f"class_logits: expected shape (N, num_classes), got {tuple(logits.shape)}")
+    num_classes = logits.shape[-1]
+    labels = ops.cast(labels, "int32")
+    mask = ops.cast(mask, "float32")
+    ce = ops.logsumexp(logits, axis=-1) - ops.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
+    classification = _masked_mean(ce, mask)
+
+    deltas = ops.cast(box_deltas, "float32")
+    shape = tuple(deltas.shape)
+    if len(shape) == 2 and shape[-1] == 4:
+        picked = deltas
+    elif len(shape) == 2 and num_classes is not None and shape[-1] == 4 * num_classes:
+        deltas = ops.reshape(deltas, (-1, num_classes, 4))
+        picked = ops.take_along_axis(deltas, labels[:, None, None], axis=1)[:, 0]
+    elif len(shape) == 3 and shape[-1] == 4:
+        picked = ops.take_along_axis(deltas, labels[:, None, None], axis=1)[:, 0]
+    else:
+        raise ValueError(
+            f"box_deltas: expected shape (N, {num_classes} * 4), (N, {num_classes}, 4) or (N, 4), got {shape}"
+        )
+    positive = ops.cast(labels > 0, "float32") * mask
+    box = smooth_l1(box_targets, picked, beta=beta, weights=positive, normalizer=ops.sum(mask))
+    return classification, box
+
+
+def keypoint_rcnn_loss(heatmap_logits, target_index, valid):
+    """The keypoint head's loss (Mask R-CNN, section 5): a softmax over the heatmap cells.
+
+    For each labelled keypoint inside its RoI (``valid``), the cross-entropy of
+    a softmax over the ``S_h * S_w`` cells of its heatmap against the target
+    cell: ``logsumexp(l) - l[target]``; the mean over the valid keypoints of
+    the batch (torchvision; Detectron2 divides by the same count by default).
+    0, with zero gradient and no NaN, when no keypoint is valid.
+
+    With one-hot logits ``l = a * onehot(target)`` the loss is
+    ``log(1 + (S_h S_w - 1) e^{-a})``.
+
+    Args:
+        heatmap_logits: ``(K, S_h, S_w, J)`` channels-last.
+        target_index: ``(K, J)`` int flat cell ``v * S_w + u``
+            (:func:`pose_lab.roi.keypoints_to_roi_targets`).
+        valid: ``(K, J)`` bool / 0-1.
+
+    Returns:
+        Scalar float32 tensor.
+    """
+    logits = ops.cast(heatmap_logits, "float32")
+    if len(logits.shape) != 4:
+        raise ValueError(f"heatmap_logits: expected shape (K, S, S, J) (channels-last), got {tuple(logits.shape)}")
+    _, s_h, s_w, _ = logits.shape
+    flat = ops.transpose(ops.reshape(logits, (-1, s_h * s_w, ops.shape(logits)[-1])), (0, 2, 1))  # (K, J, S*S)
+    # invalid rows may carry any index: keep the gather in range (their loss is masked out)
+    target = ops.clip(ops.cast(target_index, "int32"), 0, s_h * s_w - 1)
+    picked = ops.take_along_axis(flat, target[..., None], axis=-1)[..., 0]
+    ce = ops.logsumexp(flat, axis=-1) - picked
+    return _masked_mean(ce, valid)

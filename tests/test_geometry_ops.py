@@ -14,6 +14,8 @@ from keras import ops  # noqa: E402
 from pose_lab import geometry as G  # noqa: E402
 from pose_lab.geometry import ops as O  # noqa: E402
 
+from backend_utils import compiled  # noqa: E402
+
 
 def np_(x):
     return np.asarray(ops.convert_to_numpy(x), dtype=np.float64)
@@ -32,20 +34,6 @@ def cams():
 def poses():
     rng = np.random.default_rng(0)
     return f32(rng.normal(size=(6, 17, 3)) * 300 + [0.0, 0.0, 900.0])
-
-
-def jit(fn):
-    """Compile ``fn`` with the active backend, to check the ops trace."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn)
-    if backend == "jax":
-        import jax
-
-        return jax.jit(fn)
-    return fn
 
 
 def test_world_camera_agree(cams, poses):
@@ -89,7 +77,7 @@ def test_projection_optical_axis_and_compiled(cams):
     cam = cams[0]
     P = f32([[0.0, 0.0, 2500.0], [0.0, 0.0, 7000.0]])
     np.testing.assert_allclose(np_(O.project_to_2d(P, cam)), np.tile(cam.center, (2, 1)), atol=1e-4)
-    fn = jit(lambda x: O.project_to_2d(x, cam))
+    fn = compiled(lambda x: O.project_to_2d(x, cam))
     Q = f32([[300.0, -200.0, 4500.0]])
     np.testing.assert_allclose(np_(fn(Q)), G.project_to_2d(Q, cam), rtol=1e-6, atol=1e-3)
 

@@ -26,7 +26,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pose_lab"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "bad_layers" / "pose_lab"
 
 # layer of each top-level part of the package; a module imports only ranks <= its own
-BOTTOM = ("runtime", "validation", "skeletons", "geometry", "heatmaps", "losses", "metrics", "viz")
+BOTTOM = ("runtime", "validation", "skeletons", "geometry", "heatmaps", "boxes", "roi", "losses", "metrics", "viz")
 RANKS = {**{name: 0 for name in BOTTOM}, "data": 1, "models": 2, "pretrained": 2, "training": 3,
          "evaluation": 4, "course": 5}
 LAYER_NAMES = {0: "the array modules", 1: "data", 2: "models", 3: "training", 4: "evaluation", 5: "tools"}
