@@ -1,6 +1,7 @@
 """Helpers shared by the unit tests that run under both backends (not a test module)."""
 
 import keras
+import pytest
 
 
 def compiled(fn):
@@ -18,3 +19,11 @@ def compiled(fn):
 
         return jax.jit(fn)
     return fn
+
+
+#: For a test that compares the two backends itself (the active one here, the other in a subprocess):
+#: it runs where TensorFlow is active; under JAX it would repeat the same comparison (CI runs both).
+compares_both_backends = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="compares TensorFlow with JAX itself; run in the TensorFlow run (the same comparison)",
+)

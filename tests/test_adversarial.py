@@ -21,6 +21,8 @@ from pose_lab.models.vae import build_mlp_encoder
 from pose_lab.skeletons import H36M17
 from pose_lab.training import adversarial as TA
 
+from backend_utils import compares_both_backends
+
 BACKEND = keras.backend.backend()
 pytestmark = pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"), reason="tensorflow and jax only")
 
@@ -275,6 +277,7 @@ _AGREE = textwrap.dedent("""
 """)
 
 
+@compares_both_backends
 def test_tensorflow_and_jax_train_steps_agree(tmp_path):
     """One WGAN-GP step (2 critic + 1 generator update, same weights, batch and noise) on both backends."""
     folder = str(tmp_path)

@@ -14,6 +14,8 @@ import pytest
 
 from pose_lab import pretrained
 
+from backend_utils import compares_both_backends
+
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "pose2d-synthetic"
 
@@ -72,6 +74,7 @@ np.save(sys.argv[1], np.asarray(pretrained.load("pose2d-synthetic").predict(x, v
 """
 
 
+@compares_both_backends
 def test_outputs_agree_between_tensorflow_and_jax(tmp_path):
     mine = np.asarray(pretrained.load(NAME).predict(_probe_images(), verbose=0))
     other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"

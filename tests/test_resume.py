@@ -128,7 +128,7 @@ def test_lifter_resumes_exactly_with_dropout_and_batch_norm(tmp_path):
     xv, yv = x2d[:8], y3d[:8]
 
     def make(seed):
-        return compile_lifter(build_lifter(hidden=16, num_blocks=1, dropout=0.3), decaying_adam(), jit_compile=False)
+        return compile_lifter(build_lifter(hidden=16, num_blocks=1, dropout=0.3), decaying_adam())
 
     def fit(model, workdir, cbs):
         return fit_lifter(model, x2d, y3d, epochs=3, batch_size=8, validation_data=(xv, yv), workdir=workdir,
@@ -175,7 +175,7 @@ def test_crossmodal_vae_resumes_exactly(tmp_path):
         nets = build_crossmodal_networks(image_size=8, latent_dim=4, encoder_widths=(4,), decoder_widths=(4,),
                                          pose_hidden=8, pose_blocks=1)
         model = CrossModalVAE(**nets, beta=0.1, seed=None)
-        model.compile(optimizer=decaying_adam(), jit_compile=False)
+        model.compile(optimizer=decaying_adam())
         return model
 
     def fit(model, workdir, cbs):
