@@ -16,10 +16,12 @@ import numpy as np
 
 from pose_lab.skeletons import COCO17
 
-__all__ = ["COCO_KEYPOINT_STATS", "coco_keypoint_ap", "coco_results_from_ground_truth"]
+__all__ = ["COCO_BOX_STATS", "COCO_KEYPOINT_STATS", "coco_box_ap", "coco_keypoint_ap", "coco_results_from_ground_truth"]
 
 #: Names of the ten numbers ``COCOeval.summarize()`` prints for keypoints, in order.
 COCO_KEYPOINT_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+#: Names of the twelve numbers ``COCOeval.summarize()`` prints for boxes, in order.
+COCO_BOX_STATS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 def _load_json(source, what: str):
     if isinstance(source, (str, os.PathLike)):
@@ -108,17 +110,48 @@ def _is_number(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _check_results(results, where: str, image_ids: set, category_ids: set) -> list:
+def _clean_keypoints(r, i, where):
+    kps = r["keypoints"]
+    if isinstance(kps, np.ndarray):
+        kps = kps.reshape(-1).tolist()
+    if not isinstance(kps, (list, tuple)) or len(kps) != 51:
+        n = len(kps) if hasattr(kps, "__len__") else type(kps).__name__
+        raise ValueError(
+            f"results ({where}): results[{i}] (image_id {r['image_id']}) has {n} keypoint values, expected "
+            "51 (17 keypoints x (x, y, score)), a flat list"
+        )
+    if not all(_is_number(float(k)) if isinstance(k, np.generic) else _is_number(k) for k in kps):
+        raise ValueError(f"results ({where}): results[{i}] (image_id {r['image_id']}) has non-finite keypoints")
+    return [float(k) for k in kps]
+
+
+def _clean_bbox(r, i, where):
+    box = r["bbox"]
+    box = box.reshape(-1).tolist() if isinstance(box, np.ndarray) else box
+    box = [float(b) if isinstance(b, np.generic) else b for b in box] if isinstance(box, (list, tuple)) else box
+    if (not isinstance(box, (list, tuple)) or len(box) != 4 or not all(_is_number(b) for b in box)
+            or box[2] < 0 or box[3] < 0):
+        raise ValueError(f"results ({where}): results[{i}] (image_id {r['image_id']}): field 'bbox' must "
+                         f"be [x, y, w, h] with finite values and w, h >= 0, got {r['bbox']!r:.80}")
+    return [float(b) for b in box]
+
+
+#: the field a result of each COCOeval ``iouType`` carries, and its check
+_RESULT_FIELDS = {"keypoints": ("keypoints", _clean_keypoints), "bbox": ("bbox", _clean_bbox)}
+
+
+def _check_results(results, where: str, image_ids: set, category_ids: set, iou_type: str = "keypoints") -> list:
+    field, clean_field = _RESULT_FIELDS[iou_type]
     if not isinstance(results, (list, tuple)):
         raise ValueError(
-            f"results ({where}): expected a list of COCO keypoint results or a path to one, "
-            f"got {type(results).__name__}"
+            f"results ({where}): expected a list of COCO {'keypoint' if field == 'keypoints' else 'box'} "
+            f"results or a path to one, got {type(results).__name__}"
         )
     out = []
     for i, r in enumerate(results):
         if not isinstance(r, dict):
             raise ValueError(f"results ({where}): results[{i}] is not an object")
-        for key in ("image_id", "category_id", "keypoints", "score"):
+        for key in ("image_id", "category_id", field, "score"):
             if key not in r:
                 raise ValueError(f"results ({where}): results[{i}] lacks the field {key!r}")
         if r["image_id"] not in image_ids:
@@ -131,22 +164,12 @@ def _check_results(results, where: str, image_ids: set, category_ids: set) -> li
                 f"results ({where}): results[{i}] has category_id {r['category_id']!r}; the annotations' "
                 f"categories are {sorted(category_ids)}"
             )
-        kps = r["keypoints"]
-        if isinstance(kps, np.ndarray):
-            kps = kps.reshape(-1).tolist()
-        if not isinstance(kps, (list, tuple)) or len(kps) != 51:
-            n = len(kps) if hasattr(kps, "__len__") else type(kps).__name__
-            raise ValueError(
-                f"results ({where}): results[{i}] (image_id {r['image_id']}) has {n} keypoint values, expected "
-                "51 (17 keypoints x (x, y, score)), a flat list"
-            )
-        if not all(_is_number(float(k)) if isinstance(k, np.generic) else _is_number(k) for k in kps):
-            raise ValueError(f"results ({where}): results[{i}] (image_id {r['image_id']}) has non-finite keypoints")
+        value = clean_field(r, i, where)
         score = float(r["score"]) if isinstance(r["score"], np.generic) else r["score"]
         if not _is_number(score):
             raise ValueError(f"results ({where}): results[{i}] has score {r['score']!r}, expected a finite number")
         clean = dict(r)
-        clean["keypoints"] = [float(k) for k in kps]
+        clean[field] = value
         clean["score"] = float(score)
         out.append(clean)
     return out
@@ -166,6 +189,44 @@ def coco_results_from_ground_truth(annotations, score: float = 1.0) -> list:
         for a in data["annotations"]
         if a["num_keypoints"] > 0 and not a["iscrowd"]
     ]
+
+
+def _coco_eval(annotations, results, iou_type, names, verbose, image_ids) -> "OrderedDict[str, float]":
+    """Check annotations and results, run pycocotools' ``COCOeval(iouType=iou_type)``, name its stats."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt_data, gt_where = _load_json(annotations, "annotations")
+    gt_data = copy.deepcopy(_check_annotations(gt_data, gt_where))  # COCOeval writes into the gt dicts
+    res_data, res_where = _load_json(results, "results")
+    known_images = {img["id"] for img in gt_data["images"]}
+    known_cats = {c["id"] for c in gt_data["categories"]}
+    res_list = _check_results(res_data, res_where, known_images, known_cats, iou_type)
+    if image_ids is not None:
+        image_ids = [int(i) for i in image_ids]
+        unknown = sorted(set(image_ids) - known_images)
+        if unknown:
+            raise ValueError(f"image_ids: {unknown[:5]} not in the annotations' images")
+
+    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    with sink:
+        coco_gt = COCO()
+        coco_gt.dataset = gt_data
+        coco_gt.createIndex()
+        if res_list:
+            coco_dt = coco_gt.loadRes(res_list)
+        else:  # pycocotools' loadRes cannot take an empty list; nothing detected scores 0
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": list(gt_data["images"]), "categories": copy.deepcopy(gt_data["categories"]),
+                               "annotations": []}
+            coco_dt.createIndex()
+        evaluator = COCOeval(coco_gt, coco_dt, iouType=iou_type)
+        if image_ids is not None:
+            evaluator.params.imgIds = sorted(image_ids)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return OrderedDict((name, float(v)) for name, v in zip(names, evaluator.stats))
 
 
 def coco_keypoint_ap(annotations, results, verbose: bool = False, image_ids=None) -> "OrderedDict[str, float]":
@@ -191,38 +252,36 @@ def coco_keypoint_ap(annotations, results, verbose: bool = False, image_ids=None
         FileNotFoundError: a path does not exist.
         ValueError: malformed annotations or results (the message names the entry).
     """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+    return _coco_eval(annotations, results, "keypoints", COCO_KEYPOINT_STATS, verbose, image_ids)
 
-    gt_data, gt_where = _load_json(annotations, "annotations")
-    gt_data = copy.deepcopy(_check_annotations(gt_data, gt_where))  # COCOeval writes into the gt dicts
-    res_data, res_where = _load_json(results, "results")
-    known_images = {img["id"] for img in gt_data["images"]}
-    known_cats = {c["id"] for c in gt_data["categories"]}
-    res_list = _check_results(res_data, res_where, known_images, known_cats)
-    if image_ids is not None:
-        image_ids = [int(i) for i in image_ids]
-        unknown = sorted(set(image_ids) - known_images)
-        if unknown:
-            raise ValueError(f"image_ids: {unknown[:5]} not in the annotations' images")
 
-    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
-    with sink:
-        coco_gt = COCO()
-        coco_gt.dataset = gt_data
-        coco_gt.createIndex()
-        if res_list:
-            coco_dt = coco_gt.loadRes(res_list)
-        else:  # pycocotools' loadRes cannot take an empty list; nothing detected scores 0
-            coco_dt = COCO()
-            coco_dt.dataset = {"images": list(gt_data["images"]), "categories": copy.deepcopy(gt_data["categories"]),
-                               "annotations": []}
-            coco_dt.createIndex()
-        evaluator = COCOeval(coco_gt, coco_dt, iouType="keypoints")
-        if image_ids is not None:
-            evaluator.params.imgIds = sorted(image_ids)
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    return OrderedDict((name, float(v)) for name, v in zip(COCO_KEYPOINT_STATS, evaluator.stats))
+def coco_box_ap(annotations, results, verbose: bool = False, image_ids=None) -> "OrderedDict[str, float]":
+    """The twelve COCO box stats computed by ``pycocotools`` ``COCOeval(iouType="bbox")``.
 
+    The person-detection counterpart of :func:`coco_keypoint_ap` (same checks,
+    same conventions), for detectors such as Keypoint R-CNN. Every non-crowd
+    person of the annotations counts, also those without labelled keypoints.
+
+    Args:
+        annotations: path to a ``person_keypoints_*.json`` file, or the loaded dict
+            (it is not modified).
+        results: path to a results JSON file or a list of dicts
+            ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`` (pixels,
+            COCO box convention). Every entry is validated (4 finite box values
+            with ``w, h >= 0``, an ``image_id`` of the annotations, a known
+            ``category_id``, a finite ``score``) before pycocotools sees it.
+        verbose: let pycocotools print its progress and summary table.
+        image_ids: evaluate on these images only (default: all images of the annotations).
+
+    Returns:
+        ``OrderedDict`` with keys ``AP``, ``AP50``, ``AP75``, ``APs``, ``APm``,
+        ``APl``, ``AR1``, ``AR10``, ``AR100``, ``ARs``, ``ARm``, ``ARl`` (the
+        order of ``COCOeval.stats``; the ARs are at 1, 10 and 100 detections per
+        image, the size ones at 100) as floats; ``-1.0`` where COCO has nothing
+        to measure.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        ValueError: malformed annotations or results (the message names the entry).
+    """
+    return _coco_eval(annotations, results, "bbox", COCO_BOX_STATS, verbose, image_ids)
