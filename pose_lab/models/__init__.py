@@ -10,6 +10,7 @@ from pose_lab.models import (  # noqa: F401
     contrastive,
     crossmodal,
     heads,
+    keypoint_rcnn,
     keypoints2d,
     lifting,
     unsupervised_lifting,
@@ -17,5 +18,5 @@ from pose_lab.models import (  # noqa: F401
 )
 
 __all__ = [
-    "adversarial", "backbones", "contrastive", "crossmodal", "heads", "keypoints2d", "lifting", "unsupervised_lifting", "vae",
+    "adversarial", "backbones", "contrastive", "crossmodal", "heads", "keypoint_rcnn", "keypoints2d", "lifting", "unsupervised_lifting", "vae",
 ]

@@ -12,6 +12,7 @@ from pose_lab.training import (  # noqa: F401
     callbacks,
     contrastive,
     crossmodal,
+    keypoint_rcnn,
     keypoints2d,
     lifting,
     schedules,
@@ -20,6 +21,6 @@ from pose_lab.training import (  # noqa: F401
 )
 
 __all__ = [
-    "adversarial", "base", "callbacks", "contrastive", "crossmodal", "keypoints2d", "lifting", "schedules", "unsupervised_lifting",
+    "adversarial", "base", "callbacks", "contrastive", "crossmodal", "keypoint_rcnn", "keypoints2d", "lifting", "schedules", "unsupervised_lifting",
     "vae",
 ]
