@@ -267,3 +267,26 @@ def test_multilevel_roi_align_picks_torchvision_levels():
     got = ops.convert_to_numpy(got)
     for i, l in enumerate(levels * 2):
         np.testing.assert_allclose(got[i], ops.convert_to_numpy(per_level[l])[i], rtol=1e-5, atol=1e-5)
+
+
+class _Batches(keras.utils.PyDataset):
+    """Two fixed batches, as an endless stream (SceneStream) gives them: under TF its batch axis is unknown."""
+
+    def __init__(self):
+        super().__init__()
+        self.data = [make_data(seed=s) for s in (3, 4)]
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, i):
+        return self.data[i]
+
+
+def test_fit_and_predict_take_a_pydataset(trained):
+    model = trained[0]
+    stream = _Batches()
+    history = model.fit(stream, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+    out = model.predict(stream, verbose=0)
+    assert out["boxes"].shape == (4, TINY["detections_per_image"], 4)

@@ -236,6 +236,9 @@ class KeypointRCNN(keras.Model):
         self.config = keypoint_rcnn_config(_tuples(config) if isinstance(config, (dict, list)) else config)
         self.seed = None if seed is None else int(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        # batch size of a ``PyDataset`` given to fit()/predict(): under TensorFlow its batches
+        # arrive with an unknown batch axis, which the per-image steps need as a constant
+        self._data_batch = None
         cfg = self.config
 
         shape = feature_network.input_shape
@@ -279,6 +282,8 @@ class KeypointRCNN(keras.Model):
     # ------------------------------------------------------------------ parts
     def _batch(self, images):
         b = images.shape[0]
+        if b is None and self._data_batch is not None:
+            return int(self._data_batch)
         if b is None:
             raise ValueError("x (images): KeypointRCNN needs a static batch size (per-image NMS in a static loop); "
                              "make the number of samples a multiple of batch_size (tf.data: drop_remainder=True)")
@@ -348,6 +353,7 @@ class KeypointRCNN(keras.Model):
         check_detection_data(images, image_size=self.image_size)
         images = ops.cast(images, "float32")
         batch = self._batch(images)
+        images = ops.reshape(images, (batch, *images.shape[1:]))  # a static batch axis (see _data_batch)
         feats = self._features(images)
         obj, deltas = self._rpn(feats, batch)
         proposals, valid = self._proposals(obj, deltas, batch, bool(training))
@@ -467,6 +473,8 @@ class KeypointRCNN(keras.Model):
         feats = y_pred["features"]
         obj, deltas = y_pred["rpn_objectness"], y_pred["rpn_deltas"]
         batch = obj.shape[0]
+        if isinstance(y, dict):  # the static batch axis of call() for the targets too
+            y = {k: (ops.reshape(v, (batch, *v.shape[1:])) if k in _Y_KEYS else v) for k, v in y.items()}
         labels, sampled, rpn_t = self.rpn_targets(y)
         terms = {"rpn_objectness": losses.rpn_objectness_loss(labels, obj, sampled),
                  "rpn_box": losses.smooth_l1(rpn_t, deltas, 1.0 / 9.0, weights=labels,
@@ -488,8 +496,24 @@ class KeypointRCNN(keras.Model):
         total = sum(terms[name] for name in LOSS_TERMS)
         return total + sum(self.losses) if self.losses else total
 
+    def _remember_data_batch(self, x):
+        if isinstance(x, keras.utils.PyDataset) and len(x) > 0:
+            first = x[0]
+            images = first[0] if isinstance(first, (tuple, list)) else first
+            self._data_batch = int(np.shape(images)[0])
+
+    def predict(self, x, *args, **kwargs):
+        """``keras.Model.predict``; a ``PyDataset``'s batch size is read from its first batch."""
+        self._remember_data_batch(x)
+        return super().predict(x, *args, **kwargs)
+
     def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
-        """``keras.Model.fit`` after :func:`check_detection_data` on array inputs (values too)."""
+        """``keras.Model.fit`` after :func:`check_detection_data` on array inputs (values too).
+
+        A ``keras.utils.PyDataset`` (e.g. :class:`pose_lab.data.keypoint_rcnn.SceneStream`)
+        must give batches of one size: it is read from its first batch.
+        """
+        self._remember_data_batch(x)
         if isinstance(y, dict):
             check_detection_data(x, y, image_size=self.image_size, num_keypoints=self.num_keypoints)
             n = _shape(x)[0]
