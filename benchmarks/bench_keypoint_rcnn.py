@@ -6,15 +6,16 @@ Usage::
     python benchmarks/bench_keypoint_rcnn.py --smoke               # about a minute
 
 The "cpu" configuration of :mod:`pose_lab.models.keypoint_rcnn` (the shipped
-pose checkpoint's small backbone rebuilt for 256x256 scenes, one stride-8 level,
-4 x 128 keypoint head, 28x28 heatmaps) trains on the endless stream of rendered
+pose checkpoint's small backbone rebuilt for 256x256 scenes, an FPN over strides
+8-32 output at stride 8 only, 4 x 128 keypoint head, 56x56 heatmaps) trains on the endless stream of rendered
 scenes of subjects S1-S8 (:class:`pose_lab.data.keypoint_rcnn.SceneStream`,
 1-4 people) with the seed's optimizer (:func:`keypoint_rcnn_optimizer`: SGD,
 momentum 0.9, weight decay 1e-4, lr 0.02 x batch / 16, warm-up, x0.1 at the
 milestones, here scaled from the seed's 42 epochs with milestones (36, 43) to
 the number of epochs the budget allows: the second milestone is never reached,
-as in the seed). The budget is planned from a short probe (steps at lr 0, which
-change nothing) and enforced by :class:`~pose_lab.training.callbacks.TimeLimit`.
+as in the seed), all by :func:`pose_lab.training.keypoint_rcnn.train_for_minutes`
+(the budget is planned from a short probe of steps at lr 0, which change nothing,
+and enforced by :class:`~pose_lab.training.callbacks.TimeLimit`).
 
 Evaluation: a synthetic COCO split of the held-out subjects S9 and S11
 (``write_coco_dataset``, seed 123), scored with pycocotools (box AP, keypoint
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
@@ -59,8 +59,7 @@ def main(argv=None):
     from pose_lab.data.synthetic.coco_writer import write_coco_dataset
     from pose_lab.evaluation.keypoint_rcnn import evaluate_keypoint_rcnn
     from pose_lab.models.keypoint_rcnn import backbone_for_image_size
-    from pose_lab.training.callbacks import TimeLimit
-    from pose_lab.training.keypoint_rcnn import build_keypoint_rcnn, keypoint_rcnn_optimizer
+    from pose_lab.training.keypoint_rcnn import build_keypoint_rcnn, train_for_minutes
 
     runtime.set_seed(0)
     size = (args.image_size, args.image_size)
@@ -69,24 +68,11 @@ def main(argv=None):
     model = build_keypoint_rcnn("cpu", size, backbone=backbone, seed=0)
     stream = SceneStream(batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch, seed=1, image_size=size)
 
-    # probe: lr 0 (no momentum, no decay) leaves the weights as they are; times steps after tracing
-    model.compile(keras.optimizers.SGD(0.0))
-    model.fit(stream, epochs=1, steps_per_epoch=2, verbose=0)
-    t = time.perf_counter()
-    probe_steps = 6
-    model.fit(stream, epochs=1, steps_per_epoch=probe_steps, verbose=0)
-    rate = probe_steps / (time.perf_counter() - t)
-    stream.on_epoch_end()  # fresh scenes for the real run
-    left = args.minutes * 60.0 - (time.perf_counter() - t_start) - 10.0  # ~10 s to trace the real step
-    epochs = max(2, int(left * rate / args.steps_per_epoch))
-    milestones = tuple(m * epochs / 42.0 for m in (36, 43))  # the seed's 42 epochs, scaled to this run
-    optimizer = keypoint_rcnn_optimizer(args.steps_per_epoch, epochs, args.batch_size,
-                                        milestones_epochs=milestones)
-    model.compile(optimizer)
-    limit = TimeLimit(max(left, 1.0) / 60.0)
-    print(f"probe: {rate:.2f} steps/s of {args.batch_size} images -> {epochs} epochs x {args.steps_per_epoch} "
-          f"steps, milestones at epochs {milestones[0]:.1f} / {milestones[1]:.1f}", flush=True)
-    hist = model.fit(stream, epochs=epochs, callbacks=[limit], verbose=2)
+    hist, plan = train_for_minutes(model, stream, args.minutes)
+    rate = plan["steps_per_second"]
+    print(f"probe: {rate:.2f} steps/s of {args.batch_size} images -> {plan['epochs']} epochs x "
+          f"{args.steps_per_epoch} steps, milestones at epochs {plan['milestones_epochs'][0]:.1f} / "
+          f"{plan['milestones_epochs'][1]:.1f}; ran {plan['steps']} steps", flush=True)
     train_seconds = time.perf_counter() - t_start
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench_keypoint_rcnn_"))
@@ -96,8 +82,8 @@ def main(argv=None):
     res = evaluate_keypoint_rcnn(model, ann, out / "val_scenes" / "val", image_size=size,
                                  batch_size=args.batch_size, max_people=8, results_dir=out)
     eval_seconds = time.perf_counter() - t
-    row = {"budget_minutes": args.minutes, "train_minutes": train_seconds / 60.0, "steps": limit.steps,
-           "images_seen": limit.steps * args.batch_size, "steps_per_second": rate,
+    row = {"budget_minutes": args.minutes, "train_minutes": train_seconds / 60.0, "steps": plan["steps"],
+           "images_seen": plan["steps"] * args.batch_size, "steps_per_second": rate,
            "box_AP": res["box"]["AP"], "box_AP50": res["box"]["AP50"],
            "keypoint_AP": res["keypoints"]["AP"], "keypoint_AP50": res["keypoints"]["AP50"],
            "val_images": args.val_images, "eval_seconds": eval_seconds,
@@ -107,7 +93,7 @@ def main(argv=None):
     print()
     print("| budget (min) | steps x batch | box AP | box AP50 | kp AP | kp AP50 | val images |")
     print("|---|---|---|---|---|---|---|")
-    print(f"| {args.minutes:g} | {limit.steps} x {args.batch_size} | {row['box_AP']:.3f} | {row['box_AP50']:.3f} "
+    print(f"| {args.minutes:g} | {plan['steps']} x {args.batch_size} | {row['box_AP']:.3f} | {row['box_AP50']:.3f} "
           f"| {row['keypoint_AP']:.3f} | {row['keypoint_AP50']:.3f} | {args.val_images} |")
     print(f"targets: box AP >= 0.80, keypoint AP >= 0.40 | results in {out}")
     return row

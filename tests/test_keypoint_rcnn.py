@@ -230,10 +230,26 @@ def test_bad_input_raises_value_error_naming_the_argument():
 def test_builders_and_backbone_for_image_size():
     cfg = KEYPOINT_RCNN_CONFIGS["cpu"]
     assert cfg["levels"] == (3,) and KEYPOINT_RCNN_CONFIGS["paper"]["levels"] == (2, 3, 4, 5)
-    feats = build_feature_network({**cfg, "fpn_channels": 16}, (SIZE, SIZE),
-                                  backbone=small_resnet_backbone((SIZE, SIZE, 3), widths=(8, 8, 16, 16)))
-    assert list(feats.output) == ["p3"] and tuple(feats.output["p3"].shape) == (None, 8, 8, 16)
-    assert "stage4_block1_1_conv" not in [w.path.split("/")[0] for w in feats.weights]  # unused stages dropped
+    assert cfg["fpn_levels"] == (2, 3, 4, 5) and cfg["keypoint_levels"] == (2,)
+    bb = small_resnet_backbone((SIZE, SIZE, 3), widths=(8, 8, 16, 16))
+    feats = build_feature_network({**cfg, "fpn_channels": 16}, (SIZE, SIZE), backbone=bb)
+    assert list(feats.output) == ["p2", "p3"] and tuple(feats.output["p3"].shape) == (None, 8, 8, 16)
+    assert tuple(feats.output["p2"].shape) == (None, 16, 16, 16)
+    names = {w.path.split("/")[0] for w in feats.weights}
+    assert {"fpn_lateral4", "fpn_lateral5"} <= names and "fpn_output4" not in names  # merged, not output
+    # P3 sees the deepest stage through the top-down pathway: its output changes with stage 4's weights
+    x = np.random.default_rng(0).uniform(0, 255, (1, SIZE, SIZE, 3)).astype("float32")
+    before = keras.ops.convert_to_numpy(feats(x)["p3"])
+    stage4 = [w for w in bb.weights if w.path.startswith("stage4") and "kernel" in w.path][0]
+    stage4.assign(keras.ops.convert_to_numpy(stage4) + 0.5)
+    assert np.abs(keras.ops.convert_to_numpy(feats(x)["p3"]) - before).max() > 1e-4
+    single = build_feature_network({**cfg, "fpn_channels": 16, "fpn_levels": (3,), "keypoint_levels": None},
+                                   (SIZE, SIZE),
+                                    backbone=small_resnet_backbone((SIZE, SIZE, 3), widths=(8, 8, 16, 16)))
+    assert list(single.output) == ["p3"]
+    assert not any(w.path.startswith("stage4") for w in single.weights)  # unused stages dropped
+    with pytest.raises(ValueError, match="fpn_levels"):
+        build_feature_network({**cfg, "fpn_levels": (4, 5)}, (SIZE, SIZE), backbone=bb)
     head = build_keypoint_head(16, num_convs=2, filters=16, upsample=1)
     assert head.output_shape == (None, 28, 28, 17)
     # weights of a backbone built for 128x96 crops, copied into one for 64x96 images
@@ -290,3 +306,28 @@ def test_fit_and_predict_take_a_pydataset(trained):
     assert np.isfinite(history["loss"][0])
     out = model.predict(stream, verbose=0)
     assert out["boxes"].shape == (4, TINY["detections_per_image"], 4)
+
+
+def test_keypoints_for_boxes_matches_the_detections(trained):
+    """The keypoint head on given boxes = the keypoints that call() gives for the same (detected) boxes."""
+    model, x, _, _, _, _ = trained
+    out = model.predict(x, batch_size=2, verbose=0)
+    valid = np.arange(out["boxes"].shape[1])[None] < out["num_detections"][:, None]
+    boxes = np.where(valid[..., None], out["boxes"], np.float32([0, 0, 1, 1]))
+    kps, scores = (ops.convert_to_numpy(a) for a in model.keypoints_for_boxes(x, boxes, valid))
+    np.testing.assert_allclose(kps, out["keypoints"], atol=1e-3)
+    np.testing.assert_allclose(scores, out["keypoint_scores"], atol=1e-5)
+    assert np.all(kps[~valid] == 0)
+    # the cpu configuration's keypoint head reads P2 (stride 4), the box head P3
+    assert model.keypoint_levels == (2,) and model.roi_levels == (3,)
+    feats = model.feature_network(x)
+    flat = boxes.reshape(-1, 4)
+    heat = model.keypoint_head(roi_align(feats["p2"], flat, np.repeat(np.arange(2, dtype="int32"), boxes.shape[1]),
+                                         14, 1 / 4))
+    ref, _ = roi_heatmaps_to_keypoints(heat, flat)
+    ref = ops.convert_to_numpy(ref).reshape(kps.shape)
+    np.testing.assert_allclose(kps[valid], ref[valid], atol=1e-3)
+    with pytest.raises(ValueError, match="boxes"):
+        model.keypoints_for_boxes(x, np.float32([[[5, 5, 3, 9]]] * 2))  # x2 < x1
+    with pytest.raises(ValueError, match="boxes"):
+        model.keypoints_for_boxes(x, boxes[0])  # rank 2

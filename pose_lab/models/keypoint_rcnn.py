@@ -25,10 +25,16 @@ Two configurations, :data:`KEYPOINT_RCNN_CONFIGS`:
   with 256 channels plus P6 (a stride-2 max-pool of P5, used by the RPN only),
   one anchor size per level (32 ... 512) and three aspect ratios, box head
   2 x 1024, keypoint head 8 x 512 convs, 56 x 56 heatmaps.
-* ``"cpu"``: a single level, stride 8 of the small backbone (the kit's
-  ``pose2d-synthetic`` widths), a 1x1 lateral conv to 64 channels and a 3x3
-  smoothing conv; three anchor sizes on that level; box head 2 x 256,
-  keypoint head 4 x 128 convs, 28 x 28 heatmaps. **Why one level on a CPU**:
+* ``"cpu"``: an FPN over strides 4-32 of the small backbone (the kit's
+  ``pose2d-synthetic`` widths; the top-down pathway brings the deeper stages'
+  context into the fine maps, whose backbone features alone have 16-32
+  channels and a small receptive field), 64 channels, read out at two levels
+  only: P3 (stride 8) for the RPN (three anchor sizes) and the box head, P2
+  (stride 4) for the keypoint head (the level torchvision's rule,
+  ``floor(4 + log2(sqrt(area) / 224))``, picks for people under 112 pixels,
+  i.e. most of the kit's); box head 2 x 256, keypoint head 4 x 128 convs,
+  56 x 56 heatmaps (28 x 28 bilinearly upsampled, as ``"paper"``). **Why one
+  level per head on a CPU**:
   with static shapes every RoI is RoIAligned on every level and the level is
   chosen by a mask afterwards (the level assignment of torchvision's
   ``MultiScaleRoIAlign`` would need a gather into per-level lists of variable
@@ -42,8 +48,8 @@ Differences from torchvision are listed in :mod:`pose_lab.training.keypoint_rcnn
 Example:
     >>> cfg = KEYPOINT_RCNN_CONFIGS["cpu"]
     >>> feats = build_feature_network("cpu", (256, 256))
-    >>> feats.output["p3"].shape
-    (None, 32, 32, 64)
+    >>> feats.output["p3"].shape, feats.output["p2"].shape
+    ((None, 32, 32, 64), (None, 64, 64, 64))
 """
 
 from __future__ import annotations
@@ -67,14 +73,17 @@ __all__ = [
 ]
 
 #: Architecture and training settings of the two configurations (see the module docstring).
-#: ``levels``: pyramid levels read from the backbone (stride ``2^l``); ``extra_pool_level``: a
-#: max-pooled level above them for the RPN only (``None``: none). Sampling settings are
+#: ``levels``: pyramid levels given to the RPN and the box head's RoIAlign (stride ``2^l``);
+#: ``keypoint_levels``: those of the keypoint head's RoIAlign (default ``levels``); ``fpn_levels``:
+#: the backbone levels merged by the FPN's top-down pathway (a superset of both; default ``levels``); ``extra_pool_level``: a max-pooled level above them for the RPN only (``None``: none). Sampling settings are
 #: torchvision's for ``"paper"`` and scaled down for ``"cpu"``.
 KEYPOINT_RCNN_CONFIGS = {
     "cpu": {
         "backbone": "small",
         "backbone_kwargs": {"widths": (16, 32, 64, 128)},
         "levels": (3,),
+        "keypoint_levels": (2,),
+        "fpn_levels": (2, 3, 4, 5),
         "extra_pool_level": None,
         "fpn_channels": 64,
         "anchor_sizes": ((32, 64, 128),),
@@ -84,7 +93,7 @@ KEYPOINT_RCNN_CONFIGS = {
         "keypoint_roi_size": 14,
         "keypoint_convs": 4,
         "keypoint_filters": 128,
-        "heatmap_upsample": 1,  # 14 -> 28 by the transposed conv only
+        "heatmap_upsample": 2,  # 14 -> 28 by the transposed conv, bilinear to 56 (as "paper")
         "num_keypoints": 17,
         # RPN
         "rpn_fg_iou": 0.7,
@@ -108,6 +117,8 @@ KEYPOINT_RCNN_CONFIGS = {
         "backbone": "resnet50",
         "backbone_kwargs": {},
         "levels": (2, 3, 4, 5),
+        "keypoint_levels": (2, 3, 4, 5),
+        "fpn_levels": (2, 3, 4, 5),
         "extra_pool_level": 6,
         "fpn_channels": 256,
         "anchor_sizes": ((32,), (64,), (128,), (256,), (512,)),
@@ -176,10 +187,11 @@ def build_feature_network(config="cpu", image_size=(256, 256), *, backbone=None,
     """Backbone + feature pyramid: images -> ``{"p<l>": (B, H / 2^l, W / 2^l, C)}``.
 
     FPN (Lin et al. 2017) as torchvision's ``FeaturePyramidNetwork``: a 1x1
-    lateral conv per backbone level to ``fpn_channels``, a top-down pathway
-    (nearest x2 upsampling + add), a 3x3 conv on every merged map, and with
-    ``extra_pool_level`` a stride-2 max-pool (kernel 1) of the top level. With
-    one level (``"cpu"``) that is a 1x1 lateral and a 3x3 conv.
+    lateral conv per backbone level of ``fpn_levels`` to ``fpn_channels``, a
+    top-down pathway (nearest x2 upsampling + add), a 3x3 conv on every merged
+    map that is an output level (``levels`` and ``keypoint_levels``), and with
+    ``extra_pool_level`` a stride-2 max-pool (kernel 1) of the top RPN level.
+    ``"cpu"`` merges strides 4-32 and outputs P2 and P3.
 
     Args:
         config: ``"cpu"``, ``"paper"`` or a config dict (:func:`keypoint_rcnn_config`).
@@ -205,8 +217,13 @@ def build_feature_network(config="cpu", image_size=(256, 256), *, backbone=None,
                          "see backbone_for_image_size")
     if not isinstance(backbone.output, dict):
         raise ValueError("backbone: expected dict outputs {'stride4', ..., 'stride32'}")
-    levels = sorted(int(l) for l in cfg["levels"])
-    keys = [f"stride{2 ** l}" for l in levels]
+    rpn_levels = sorted(int(l) for l in cfg["levels"])
+    levels = sorted(set(rpn_levels) | {int(l) for l in cfg.get("keypoint_levels") or ()})
+    fpn_levels = sorted({int(l) for l in cfg.get("fpn_levels") or levels})
+    if not set(levels) <= set(fpn_levels):
+        raise ValueError(f"config['fpn_levels']: expected a superset of levels and keypoint_levels {levels}, "
+                         f"got {fpn_levels}")
+    keys = [f"stride{2 ** l}" for l in fpn_levels]
     missing = [k for k in keys if k not in backbone.output]
     if missing:
         raise ValueError(f"levels: the backbone has no output(s) {missing} for levels {levels}; "
@@ -218,21 +235,22 @@ def build_feature_network(config="cpu", image_size=(256, 256), *, backbone=None,
     feats = backbone(inputs)
     c = int(cfg["fpn_channels"])
     laterals = {}
-    for l in levels:
+    for l in fpn_levels:
         key = f"stride{2 ** l}"
         laterals[l] = layers.Conv2D(c, 1, name=f"fpn_lateral{l}")(feats[key])
     outputs = {}
     top = None
-    for l in reversed(levels):
+    for l in reversed(fpn_levels):
         x = laterals[l]
         if top is not None:
             x = layers.Add(name=f"fpn_merge{l}")([x, layers.UpSampling2D(2, name=f"fpn_up{l}")(top)])
         top = x
-        outputs[level_name(l)] = layers.Conv2D(c, 3, padding="same", name=f"fpn_output{l}")(x)
+        if l in levels:
+            outputs[level_name(l)] = layers.Conv2D(c, 3, padding="same", name=f"fpn_output{l}")(x)
     if cfg["extra_pool_level"] is not None:
         extra = int(cfg["extra_pool_level"])
         outputs[level_name(extra)] = layers.MaxPooling2D(1, strides=2, name=f"fpn_pool{extra}")(
-            outputs[level_name(levels[-1])])
+            outputs[level_name(rpn_levels[-1])])
     return keras.Model(inputs, {k: outputs[k] for k in sorted(outputs, key=lambda s: int(s[1:]))}, name=name)
 
 

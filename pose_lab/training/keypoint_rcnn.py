@@ -67,6 +67,7 @@ Differences from torchvision's ``keypointrcnn_resnet50_fpn``:
 from __future__ import annotations
 
 import math
+import time
 
 import keras
 import numpy as np
@@ -98,6 +99,7 @@ from pose_lab.models.keypoint_rcnn import (
     level_name,
 )
 from pose_lab.roi import keypoints_to_roi_targets, roi_align, roi_heatmaps_to_keypoints
+from pose_lab.training.callbacks import TimeLimit
 from pose_lab.training.schedules import WarmupStepDecay
 
 __all__ = [
@@ -105,6 +107,7 @@ __all__ = [
     "build_keypoint_rcnn",
     "keypoint_rcnn_optimizer",
     "check_detection_data",
+    "train_for_minutes",
     "LOSS_TERMS",
 ]
 
@@ -248,11 +251,14 @@ class KeypointRCNN(keras.Model):
         out = feature_network.output
         if not isinstance(out, dict):
             raise ValueError("feature_network: expected dict outputs {'p<l>': feature map}")
-        self.rpn_levels = tuple(sorted((int(k[1:]) for k in out), key=int))
         self.roi_levels = tuple(sorted(int(l) for l in cfg["levels"]))
-        missing = [l for l in self.roi_levels if level_name(l) not in out]
+        self.keypoint_levels = tuple(sorted(int(l) for l in (cfg.get("keypoint_levels") or cfg["levels"])))
+        extra = () if cfg.get("extra_pool_level") is None else (int(cfg["extra_pool_level"]),)
+        self.rpn_levels = tuple(sorted(set(self.roi_levels + extra)))
+        missing = [l for l in sorted(set(self.rpn_levels + self.keypoint_levels)) if level_name(l) not in out]
         if missing:
-            raise ValueError(f"feature_network: no output for RoI level(s) {missing}; it has {sorted(out)}")
+            raise ValueError(f"feature_network: no output for level(s) {missing} (RPN / RoI / keypoint levels of "
+                             f"the config); it has {sorted(out)}")
         if len(cfg["anchor_sizes"]) != len(self.rpn_levels):
             raise ValueError(f"config['anchor_sizes']: expected one size tuple per RPN level {self.rpn_levels}, "
                              f"got {cfg['anchor_sizes']}")
@@ -330,12 +336,12 @@ class KeypointRCNN(keras.Model):
             valid.append(keep)
         return ops.stop_gradient(ops.stack(props)), ops.stack(valid)
 
-    def _roi_align(self, feats, rois, batch, output_size):
+    def _roi_align(self, feats, rois, batch, output_size, levels=None):
         """RoIAlign of ``rois`` ``(B, R, 4)`` -> ``(B * R, S, S, C)``; one level per RoI, picked by its size."""
         r = rois.shape[1]
         flat = ops.reshape(rois, (batch * r, 4))
         box_indices = np.repeat(np.arange(batch, dtype=np.int32), r)
-        levels = self.roi_levels
+        levels = self.roi_levels if levels is None else levels
         if len(levels) == 1:
             return roi_align(feats[level_name(levels[0])], flat, box_indices, output_size, 2.0 ** -levels[0], 2)
         area = (flat[:, 2] - flat[:, 0]) * (flat[:, 3] - flat[:, 1])
@@ -384,17 +390,55 @@ class KeypointRCNN(keras.Model):
             det_valid.append(keep)
             counts.append(n)
         det_boxes, det_scores, det_valid = ops.stack(det_boxes), ops.stack(det_scores), ops.stack(det_valid)
-        heat = self.keypoint_head(self._roi_align(feats, det_boxes, batch, self.keypoint_head.input_shape[1]))
-        kps, kp_scores = roi_heatmaps_to_keypoints(heat, ops.reshape(det_boxes, (batch * d, 4)))
-        j = self.num_keypoints
+        kps, kp_scores = self._keypoints(feats, det_boxes, det_valid, batch)
         m = det_valid[..., None]
         return {
             "boxes": ops.where(m, det_boxes, 0.0),
             "scores": det_scores,
-            "keypoints": ops.where(m[..., None], ops.reshape(kps, (batch, d, j, 2)), 0.0),
-            "keypoint_scores": ops.where(m, ops.reshape(kp_scores, (batch, d, j)), 0.0),
+            "keypoints": kps,
+            "keypoint_scores": kp_scores,
             "num_detections": ops.stack(counts),
         }
+
+    def _keypoints(self, feats, boxes, valid, batch):
+        """The keypoint head on ``boxes`` ``(B, D, 4)`` -> keypoints ``(B, D, J, 2)``, probabilities ``(B, D, J)``."""
+        d, j = boxes.shape[1], self.num_keypoints
+        heat = self.keypoint_head(self._roi_align(feats, boxes, batch, self.keypoint_head.input_shape[1],
+                                                  self.keypoint_levels))
+        kps, kp_scores = roi_heatmaps_to_keypoints(heat, ops.reshape(boxes, (batch * d, 4)))
+        m = valid[..., None]
+        return (ops.where(m[..., None], ops.reshape(kps, (batch, d, j, 2)), 0.0),
+                ops.where(m, ops.reshape(kp_scores, (batch, d, j)), 0.0))
+
+    def keypoints_for_boxes(self, images, boxes, valid=None):
+        """The keypoint head on given boxes (e.g. ground truth): the second stage without the first.
+
+        Args:
+            images: ``(B, H, W, 3)`` float32 in ``[0, 255]``, the model's size.
+            boxes: ``(B, D, 4)`` ``(x1, y1, x2, y2)`` in the model's continuous frame.
+            valid: ``(B, D)`` 0/1 (default all 1); invalid rows give zeros.
+
+        Returns:
+            ``(keypoints (B, D, J, 2), keypoint_scores (B, D, J))`` as :meth:`call`'s.
+        """
+        images = ops.convert_to_tensor(images)
+        check_detection_data(images, image_size=self.image_size)
+        images = ops.cast(images, "float32")
+        batch = self._batch(images)
+        b = ops.cast(ops.convert_to_tensor(boxes), "float32")
+        if len(b.shape) != 3 or b.shape[0] != batch or b.shape[2] != 4:
+            raise ValueError(f"boxes: expected shape ({batch}, D, 4) (x1, y1, x2, y2) for {batch} images, "
+                             f"got {tuple(b.shape)}")
+        v = ops.ones(b.shape[:2], "bool") if valid is None else ops.cast(ops.convert_to_tensor(valid), "bool")
+        if tuple(v.shape) != tuple(b.shape[:2]):
+            raise ValueError(f"valid: expected shape {tuple(b.shape[:2])}, got {tuple(v.shape)}")
+        boxes_ok = ops.all(ops.greater(b[..., 2:], b[..., :2]), axis=-1)
+        bad = _concrete(ops.logical_and(v, ops.logical_not(boxes_ok)))
+        if bad is not None and np.any(bad):
+            raise ValueError("boxes: expected x2 > x1 and y2 > y1 for every valid box "
+                             f"(first bad box at [image, box] {np.argwhere(bad)[0].tolist()})")
+        feats = self._features(images)
+        return self._keypoints(feats, _dummy_where(v, b), v, batch)
 
     # ----------------------------------------------------------------- losses
     def training_targets(self, proposals, proposal_valid, y):
@@ -487,7 +531,7 @@ class KeypointRCNN(keras.Model):
             ops.reshape(t["box_targets"], (batch * r, 4)), ops.reshape(t["roi_valid"], (batch * r,)))
         kmax = t["keypoint_rois"].shape[1]
         heat = self.keypoint_head(self._roi_align(feats, t["keypoint_rois"], batch,
-                                                  self.keypoint_head.input_shape[1]))
+                                                  self.keypoint_head.input_shape[1], self.keypoint_levels))
         j = self.num_keypoints
         terms["keypoint"] = losses.keypoint_rcnn_loss(heat, ops.reshape(t["keypoint_targets"], (batch * kmax, j)),
                                                       ops.reshape(t["keypoint_valid"], (batch * kmax, j)))
@@ -604,3 +648,65 @@ def keypoint_rcnn_optimizer(steps_per_epoch, epochs, batch_size, milestones_epoc
     schedule = WarmupStepDecay(lr, [m * spe for m in miles], gamma=gamma, warmup_steps=max(warm, 0),
                                warmup_start_factor=warmup_start_factor, name="keypoint_rcnn_lr")
     return keras.optimizers.SGD(learning_rate=schedule, momentum=momentum, weight_decay=weight_decay)
+
+
+def train_for_minutes(model, stream, minutes, *, milestones_epochs=(36, 43), reference_epochs=42, base_lr=0.02,
+                      probe_steps=6, max_steps=None, callbacks=(), verbose=2):
+    """Train ``model`` on ``stream`` for a time budget with the seed's schedule scaled to it.
+
+    1. Probe: ``2 + probe_steps`` steps with ``SGD(0)`` (no momentum, no decay:
+       the weights do not change) trace the step and time it.
+    2. Plan: the number of epochs the rest of the budget allows at that rate
+       (at least 2), and the seed's milestones ``(36, 43)`` of its 42 epochs
+       scaled to them (the second is never reached, as in the seed).
+    3. Train: :func:`keypoint_rcnn_optimizer` for that plan, stopped by
+       :class:`~pose_lab.training.callbacks.TimeLimit` at the budget (or at
+       ``max_steps``). The probe's scenes are skipped (``stream.on_epoch_end()``).
+
+    Args:
+        model: a compiled or uncompiled :class:`KeypointRCNN`.
+        stream: a ``keras.utils.PyDataset`` of ``(images, targets)`` with a
+            ``batch_size`` attribute, e.g. :class:`pose_lab.data.keypoint_rcnn.SceneStream`.
+        minutes: the whole budget, probe and tracing included.
+        milestones_epochs, reference_epochs: the schedule to scale (the seed's).
+        base_lr: rate at 16 images per step (scaled to the stream's batch size).
+        probe_steps: timed probe steps; 0 skips the probe (plan from ``max_steps``; smoke runs).
+        max_steps: optional cap on the training steps.
+        callbacks: more ``fit()`` callbacks.
+        verbose: ``fit()`` verbosity.
+
+    Returns:
+        ``(history, plan)``: the ``keras.callbacks.History`` and a dict with
+        ``steps_per_second`` (probe; ``None`` without), ``epochs``, ``steps_per_epoch``,
+        ``milestones_epochs`` (scaled), ``steps`` (run), ``minutes`` (wall, all included).
+    """
+    t0 = time.perf_counter()
+    if not float(minutes) > 0:
+        raise ValueError(f"minutes: expected a positive number, got {minutes!r}")
+    batch = getattr(stream, "batch_size", None)
+    if not isinstance(stream, keras.utils.PyDataset) or not batch:
+        raise ValueError("stream: expected a keras.utils.PyDataset with a batch_size (e.g. SceneStream), "
+                         f"got {type(stream).__name__}")
+    spe = len(stream)
+    if int(probe_steps) == 0 and max_steps is None:
+        raise ValueError("probe_steps=0 (no probe) needs max_steps to plan the schedule")
+    rate = None
+    if int(probe_steps) > 0:
+        model.compile(keras.optimizers.SGD(0.0))
+        model.fit(stream, epochs=1, steps_per_epoch=2, verbose=0)  # traces the step
+        t = time.perf_counter()
+        model.fit(stream, epochs=1, steps_per_epoch=int(probe_steps), verbose=0)
+        rate = int(probe_steps) / (time.perf_counter() - t)
+        stream.on_epoch_end()  # fresh scenes for the run
+    left = float(minutes) * 60.0 - (time.perf_counter() - t0) - 10.0  # ~10 s to trace the real step
+    steps = math.inf if rate is None else max(left, 1.0) * rate
+    if max_steps is not None:
+        steps = min(steps, int(max_steps))
+    epochs = max(2, int(math.ceil(steps / spe)))
+    miles = tuple(m * epochs / float(reference_epochs) for m in milestones_epochs)
+    model.compile(keypoint_rcnn_optimizer(spe, epochs, int(batch), milestones_epochs=miles, base_lr=base_lr))
+    limit = TimeLimit(max(left, 1.0) / 60.0, max_steps=max_steps)
+    history = model.fit(stream, epochs=epochs, callbacks=[limit, *callbacks], verbose=verbose)
+    plan = {"steps_per_second": rate, "epochs": epochs, "steps_per_epoch": spe, "milestones_epochs": miles,
+            "steps": limit.steps, "minutes": (time.perf_counter() - t0) / 60.0}
+    return history, plan
