@@ -297,3 +297,68 @@ def test_bad_input_errors(val_split, tmp_path):
     with pytest.raises(ValueError, match="image_id"):
         coco_box_ap(ann, [dict(box_res[0], image_id=999)])
     assert coco_box_ap(ann, [])["AP"] == 0.0
+
+
+# --------------------------------------------------------------------------
+# the top-down comparison (notebook 03)
+# --------------------------------------------------------------------------
+class OracleDetector:
+    """Returns the split's ground truth: as detections, and as keypoints for boxes it recognises."""
+
+    def __init__(self, split):
+        self.split, self.out, self.seen = split, oracle_outputs(split), 0
+
+    def __call__(self, images):
+        a = self.seen
+        self.seen += len(images)
+        return {k: v[a:a + len(images)] for k, v in self.out.items()}
+
+    def keypoints_for_boxes(self, images, boxes, valid):
+        s = self.split
+        idx = [int(np.flatnonzero((s["images"] == im).all(axis=(1, 2, 3)))[0]) for im in images]
+        kps = np.zeros(boxes.shape[:2] + (17, 2), np.float32)
+        for r, i in enumerate(idx):
+            for d in np.flatnonzero(valid[r]):
+                m = int(np.flatnonzero(np.abs(s["boxes"][i] - boxes[r, d]).max(-1) < 1e-4)[0])
+                k = s["keypoints"][i, m]
+                centre = 0.5 * (s["boxes"][i, m, :2] + s["boxes"][i, m, 2:])
+                kps[r, d] = np.where(k[:, 2:] > 0, k[:, :2], centre)
+        return kps, np.where(valid[..., None], 0.9, 0.0) * np.ones(kps.shape[:3])
+
+
+def test_compare_with_top_down_rows_and_the_same_boxes(val_split):
+    import keras
+
+    from pose_lab.data.coco import load_coco_keypoints
+    from pose_lab.evaluation.keypoint_rcnn import compare_with_top_down, top_down_on_detections
+    from pose_lab.evaluation.keypoints2d import predict_on_boxes
+    from pose_lab.models.keypoints2d import build_heatmap_model
+
+    ann, img_dir = val_split
+    s = load_detection_split(ann, img_dir, image_size=(64, 64), max_people=4)
+    keras.utils.set_random_seed(0)
+    pose = build_heatmap_model("small", (64, 64, 3), head_filters=8, backbone_kwargs={"widths": (8, 8, 8, 8)})
+    rows = compare_with_top_down(OracleDetector(s), pose, ann, img_dir, image_size=(64, 64), split=s,
+                                 batch_size=3, flip_test=False)
+    records = load_coco_keypoints(ann, img_dir, min_keypoints=1)
+    assert set(rows) - {"_results"} == {"top-down, ground-truth boxes", "Keypoint R-CNN head, ground-truth boxes",
+                                        "top-down, Keypoint R-CNN boxes", "Keypoint R-CNN, end to end"}
+    # both ground-truth rows predict the same persons: those with a labelled keypoint
+    assert rows["top-down, ground-truth boxes"]["persons"] == len(records)
+    assert rows["Keypoint R-CNN head, ground-truth boxes"]["persons"] == len(records)
+    # the oracle's keypoints score 1 with the ground-truth boxes and end to end; an untrained pose net does not
+    assert rows["Keypoint R-CNN head, ground-truth boxes"]["AP"] == pytest.approx(1.0)
+    assert rows["Keypoint R-CNN, end to end"]["AP"] == pytest.approx(1.0)
+    assert rows["top-down, ground-truth boxes"]["AP"] < 0.5
+    assert rows["top-down, Keypoint R-CNN boxes"]["persons"] == int(s["valid"].sum())
+    # the top-down model on ground-truth boxes given as detections = on the records themselves
+    box_res = [{"image_id": r.image_id, "bbox": [float(v) for v in r.bbox], "score": 1.0} for r in records]
+    res = top_down_on_detections(pose, box_res, ann, img_dir, flip_test=False)
+    kp, _ = predict_on_boxes(pose, records, flip_test=False)
+    got = np.array([r["keypoints"] for r in res]).reshape(-1, 17, 3)[..., :2]
+    np.testing.assert_allclose(got, kp, atol=1e-3)
+    assert top_down_on_detections(pose, box_res, ann, img_dir, min_score=2.0) == []
+    with pytest.raises(ValueError, match="image ids"):
+        top_down_on_detections(pose, [dict(box_res[0], image_id=10 ** 6)], ann, img_dir)
+    with pytest.raises(ValueError, match="boxes"):
+        predict_on_boxes(pose, [str(img_dir / "x.png")], np.array([[0, 0, -1, 4]], np.float32))

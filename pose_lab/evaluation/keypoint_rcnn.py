@@ -37,16 +37,21 @@ Scores
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from pose_lab import runtime
+from pose_lab.data.coco import load_coco_keypoints
 from pose_lab.data.keypoint_rcnn import PIXEL_OFFSET, load_detection_split
+from pose_lab.evaluation.keypoints2d import instance_scores, predict_on_boxes, to_coco_results
 from pose_lab.metrics.coco import coco_box_ap, coco_keypoint_ap
 
-__all__ = ["OUTPUT_KEYS", "detections_to_coco", "evaluate_keypoint_rcnn", "predict_detections"]
+__all__ = ["OUTPUT_KEYS", "detections_to_coco", "evaluate_keypoint_rcnn", "predict_detections",
+           "top_down_on_detections", "compare_with_top_down"]
 
 #: The keys of the detector's inference output dict.
 OUTPUT_KEYS = ("boxes", "scores", "keypoints", "keypoint_scores", "num_detections")
@@ -227,3 +232,113 @@ def evaluate_keypoint_rcnn(model, annotation_file, image_dir, image_size=(256, 2
         "keypoint_results": kp_res,
         "num_images": int(len(split["image_ids"])),
     }
+
+
+def top_down_on_detections(pose_model, box_results, annotation_file, image_dir, *, min_score=0.0,
+                           flip_test=True, batch_size=64):
+    """A top-down pose model (notebook 02) on a detector's boxes -> COCO keypoint results.
+
+    SimpleBaseline's detector-box protocol: every box (COCO ``[x, y, w, h]`` in
+    the original image) is cropped and its keypoints predicted
+    (:func:`pose_lab.evaluation.keypoints2d.predict_on_boxes`); the person score
+    is the box score times the mean of the keypoint peaks above 0.2
+    (:func:`pose_lab.evaluation.keypoints2d.instance_scores`).
+
+    Args:
+        pose_model: a top-down heatmap model (e.g. ``pretrained.load("pose2d-synthetic")``).
+        box_results: COCO box results (``image_id``, ``bbox``, ``score``), e.g. the
+            ``box_results`` of :func:`evaluate_keypoint_rcnn`.
+        annotation_file: the split's ``person_keypoints_*.json`` (image file names).
+        image_dir: the images' folder.
+        min_score: boxes scored below it are skipped.
+        flip_test, batch_size: as :func:`~pose_lab.evaluation.keypoints2d.predict_keypoints`.
+
+    Returns:
+        list of COCO keypoint results (empty if no box passes ``min_score``).
+    """
+    with open(annotation_file, "r", encoding="utf-8") as fh:
+        files = {int(im["id"]): im["file_name"] for im in json.load(fh)["images"]}
+    kept = [r for r in box_results if float(r["score"]) >= min_score and r["bbox"][2] > 0 and r["bbox"][3] > 0]
+    if not kept:
+        return []
+    unknown = sorted({int(r["image_id"]) for r in kept} - set(files))
+    if unknown:
+        raise ValueError(f"box_results: image ids {unknown[:5]} are not images of {annotation_file}")
+    paths = [os.path.join(str(image_dir), files[int(r["image_id"])]) for r in kept]
+    boxes = np.array([r["bbox"] for r in kept], np.float32)
+    kp, ks = predict_on_boxes(pose_model, paths, boxes, flip_test=flip_test, batch_size=batch_size)
+    scores = instance_scores(ks, np.array([r["score"] for r in kept]))
+    return to_coco_results([r["image_id"] for r in kept], kp, scores=scores, keypoint_scores=ks)
+
+
+def _ground_truth_first(split):
+    """Per image, the persons with >= 1 labelled keypoint moved to the first rows; their count."""
+    lab = (split["valid"] > 0) & np.any(split["keypoints"][..., 2] > 0, axis=-1)
+    order = np.argsort(~lab, axis=1, kind="stable")
+    boxes = np.take_along_axis(split["boxes"], order[..., None], axis=1)
+    return boxes, np.take_along_axis(lab, order, axis=1), lab.sum(1)
+
+
+def compare_with_top_down(detector, pose_model, annotation_file, image_dir, image_size=(256, 256), *, split=None,
+                          batch_size=8, flip_test=True):
+    """The one-network vs top-down table: keypoint AP of both methods with the same boxes.
+
+    Four rows, all scored with pycocotools on the same split:
+
+    * ``top-down, ground-truth boxes``: the pose model on every labelled person's
+      box (notebook 02's protocol, no detector);
+    * ``Keypoint R-CNN head, ground-truth boxes``: this detector's keypoint head on
+      the same boxes (:meth:`~pose_lab.training.keypoint_rcnn.KeypointRCNN.keypoints_for_boxes`;
+      person score = mean keypoint probability);
+    * ``top-down, Keypoint R-CNN boxes``: the pose model on the detector's boxes
+      (:func:`top_down_on_detections`);
+    * ``Keypoint R-CNN, end to end``: the detector's own boxes and keypoints.
+
+    ``seconds`` is the wall time of each row's predictions on this machine
+    (the detector's time is included in the third row; data loading and
+    cropping are included for the top-down rows).
+
+    Returns:
+        dict ``row name -> {"AP", "AP50", "AP75", "AR", "persons", "seconds"}``
+        plus ``"_results"``: the COCO keypoint results of each row.
+    """
+    if split is None:
+        split = load_detection_split(annotation_file, image_dir, image_size=image_size, warn=False)
+    rows, results = {}, {}
+
+    def score(name, res, persons, seconds):
+        ap = coco_keypoint_ap(annotation_file, res)
+        rows[name] = {"AP": ap["AP"], "AP50": ap["AP50"], "AP75": ap["AP75"], "AR": ap["AR"],
+                      "persons": int(persons), "seconds": float(seconds)}
+        results[name] = res
+
+    records = load_coco_keypoints(annotation_file, image_dir, skip_crowd=True, min_keypoints=1)
+    t = time.perf_counter()
+    kp, ks = predict_on_boxes(pose_model, records, flip_test=flip_test)
+    res = to_coco_results([r.image_id for r in records], kp, keypoint_scores=ks)
+    score("top-down, ground-truth boxes", res, len(records), time.perf_counter() - t)
+
+    boxes, valid, counts = _ground_truth_first(split)
+    t = time.perf_counter()
+    parts = []
+    for start in range(0, len(boxes), int(batch_size)):
+        sl = slice(start, start + int(batch_size))
+        parts.append([_to_numpy(a) for a in detector.keypoints_for_boxes(split["images"][sl], boxes[sl], valid[sl])])
+    kps = np.concatenate([p[0] for p in parts])
+    kscores = np.concatenate([p[1] for p in parts])
+    outputs = {"boxes": np.where(valid[..., None], boxes, 0.0), "scores": valid.astype(np.float64),
+               "keypoints": kps, "keypoint_scores": kscores, "num_detections": counts}
+    _, res = detections_to_coco(split["image_ids"], outputs, split["scales"], split["offsets"],
+                                keypoint_score="box_x_keypoints")
+    score("Keypoint R-CNN head, ground-truth boxes", res, counts.sum(), time.perf_counter() - t)
+
+    t = time.perf_counter()
+    outputs = predict_detections(detector, split["images"], batch_size=batch_size)
+    box_res, kp_res = detections_to_coco(split["image_ids"], outputs, split["scales"], split["offsets"])
+    t_det = time.perf_counter() - t
+    t = time.perf_counter()
+    res = top_down_on_detections(pose_model, box_res, annotation_file, image_dir, flip_test=flip_test)
+    score("top-down, Keypoint R-CNN boxes", res, len(box_res), t_det + time.perf_counter() - t)
+    score("Keypoint R-CNN, end to end", kp_res, len(box_res), t_det)
+    rows["_results"] = results
+    return rows

@@ -65,6 +65,7 @@ from pose_lab.validation import check_images
 __all__ = [
     "predict_heatmaps",
     "predict_keypoints",
+    "predict_on_boxes",
     "flip_test_heatmaps",
     "instance_scores",
     "to_coco_results",
@@ -389,6 +390,55 @@ class KeypointEvaluation:
         return f"KeypointEvaluation({self.summary()})"
 
 
+def predict_on_boxes(model, source, boxes=None, *, flip_test=True, flip_permutation=None, batch_size=64,
+                     scale_factor=1.25, decode="quarter"):
+    """Top-down keypoints in **image** pixels for persons given by their boxes.
+
+    Each box is enlarged by ``scale_factor``, cut out at the model's input size
+    with the training crop (:func:`pose_lab.data.pipelines.person_crop_dataset`),
+    predicted (:func:`predict_keypoints`) and mapped back to the image.
+
+    Args:
+        model: heatmap or regression network (or a trainer), as :func:`predict_keypoints`.
+        source: a list of :class:`pose_lab.data.coco.PersonRecord` (their ``bbox``
+            and ``image_path``), or image paths ``(N,)`` (one per box, repeated
+            for several people in one image) together with ``boxes``.
+        boxes: ``(N, 4)`` COCO ``[x, y, w, h]`` boxes in image pixels, e.g. a
+            person detector's (only with image paths).
+        flip_test, flip_permutation, batch_size, decode: as :func:`predict_keypoints`.
+        scale_factor: box enlargement of the crops (as in training).
+
+    Returns:
+        ``(keypoints, scores)``: ``(N, 17, 2)`` float32 in image pixels (pixel
+        centres at integers) and ``(N, 17)`` peak values.
+    """
+    if boxes is None:
+        recs = list(source)
+        if not recs or not all(hasattr(r, "bbox") for r in recs):
+            raise ValueError("source: expected a non-empty list of PersonRecord, or image paths with boxes=")
+        data = recs
+    else:
+        paths = np.asarray(source, dtype=str).reshape(-1)
+        b = np.asarray(boxes, np.float32)
+        if b.ndim != 2 or b.shape[1] != 4 or len(b) != len(paths) or len(b) == 0:
+            raise ValueError(f"boxes: expected shape (N, 4) [x, y, w, h] with N = {len(paths)} (one per image "
+                             f"path) and N >= 1, got {b.shape}")
+        if not np.all(np.isfinite(b)) or np.any(b[:, 2:] <= 0):
+            raise ValueError("boxes: expected finite [x, y, w, h] with w > 0 and h > 0")
+        n_kp = len(COCO17.joint_names)
+        data = {"image_paths": paths, "boxes": b, "keypoints": np.zeros((len(b), n_kp, 3), np.float32)}
+    in_h, in_w = model.input_shape[1:3]
+    ds = person_crop_dataset(data, input_size=(in_h, in_w), output="coordinates", batch_size=batch_size,
+                             scale_factor=scale_factor, with_meta=True)
+    kps, scores = [], []
+    for images, _, meta in ds:
+        kp, sc = predict_keypoints(model, images.numpy(), flip_test=flip_test, flip_permutation=flip_permutation,
+                                   batch_size=batch_size, decode=decode)
+        kps.append(transform_back(kp, meta["transform"].numpy()))
+        scores.append(sc)
+    return np.concatenate(kps).astype(np.float32), np.concatenate(scores)
+
+
 def evaluate_keypoints(model, annotations, image_dir=None, records=None, flip_test=True, batch_size=64,
                        scale_factor=1.25, threshold=0.05, min_keypoints=1, flip_permutation=None,
                        decode="quarter"):
@@ -423,17 +473,8 @@ def evaluate_keypoints(model, annotations, image_dir=None, records=None, flip_te
     records = [r for r in records if r.num_keypoints >= max(min_keypoints, 1)]
     if not records:
         raise ValueError("evaluate_keypoints: no person with labelled keypoints to evaluate")
-    in_h, in_w = model.input_shape[1:3]
-    ds = person_crop_dataset(records, input_size=(in_h, in_w), output="coordinates", batch_size=batch_size,
-                             scale_factor=scale_factor, with_meta=True)
-    kps, scores = [], []
-    for images, _, meta in ds:
-        kp, sc = predict_keypoints(model, images.numpy(), flip_test=flip_test, flip_permutation=flip_permutation,
-                                   batch_size=batch_size, decode=decode)
-        kps.append(transform_back(kp, meta["transform"].numpy()))
-        scores.append(sc)
-    kp_img = np.concatenate(kps).astype(np.float32)
-    scores = np.concatenate(scores)
+    kp_img, scores = predict_on_boxes(model, records, flip_test=flip_test, flip_permutation=flip_permutation,
+                                      batch_size=batch_size, scale_factor=scale_factor, decode=decode)
     image_ids = np.array([r.image_id for r in records])
     results = to_coco_results(image_ids, kp_img, keypoint_scores=scores, annotations=gt)
     coco = coco_keypoint_ap(gt, results)
