@@ -56,14 +56,14 @@ def make_data(batch=2, persons=2, size=SIZE, seed=0):
 
 @pytest.fixture(scope="module")
 def trained():
-    """A tiny cpu-config model fitted 8 steps on one fixed batch (shared by the tests below)."""
+    """A tiny cpu-config model fitted 16 steps on one fixed batch (shared by the tests below)."""
     keras.utils.set_random_seed(1)
     model = build_keypoint_rcnn("cpu", (SIZE, SIZE), seed=0, **TINY)
     model.compile(optimizer=keypoint_rcnn_optimizer(100, 1, batch_size=2, base_lr=0.16, warmup_steps=0))
     x, y = make_data()
     state0 = ops.convert_to_numpy(model.seed_generator.state).copy()
     t = time.time()
-    history = model.fit(x, y, batch_size=2, epochs=8, verbose=0).history
+    history = model.fit(x, y, batch_size=2, epochs=16, verbose=0).history
     return model, x, y, history, state0, time.time() - t
 
 
