@@ -7,7 +7,8 @@ Usage::
 
 The "cpu" configuration of :mod:`pose_lab.models.keypoint_rcnn` (the shipped
 pose checkpoint's small backbone rebuilt for 256x256 scenes, an FPN over strides
-8-32 output at stride 8 only, 4 x 128 keypoint head, 56x56 heatmaps) trains on the endless stream of rendered
+4-32, RPN and box head on P3, a 4 x 128 keypoint head on P2, 56x56 heatmaps)
+trains on the endless stream of rendered
 scenes of subjects S1-S8 (:class:`pose_lab.data.keypoint_rcnn.SceneStream`,
 1-4 people) with the seed's optimizer (:func:`keypoint_rcnn_optimizer`: SGD,
 momentum 0.9, weight decay 1e-4, lr 0.02 x batch / 16, warm-up, x0.1 at the

@@ -26,6 +26,7 @@ from pose_lab.training.keypoint_rcnn import (
     KeypointRCNN,
     build_keypoint_rcnn,
     keypoint_rcnn_optimizer,
+    train_for_minutes,
 )
 
 SIZE = 64
@@ -331,3 +332,27 @@ def test_keypoints_for_boxes_matches_the_detections(trained):
         model.keypoints_for_boxes(x, np.float32([[[5, 5, 3, 9]]] * 2))  # x2 < x1
     with pytest.raises(ValueError, match="boxes"):
         model.keypoints_for_boxes(x, boxes[0])  # rank 2
+
+
+def test_train_for_minutes_plans_the_scaled_schedule_and_the_probe_does_not_train():
+    from pose_lab.data.keypoint_rcnn import SceneStream
+
+    keras.utils.set_random_seed(2)
+    model = build_keypoint_rcnn("cpu", (SIZE, SIZE), seed=0, **TINY)
+    stream = SceneStream(batch_size=2, steps_per_epoch=1, seed=3, image_size=(SIZE, SIZE), num_people=(1, 2))
+    history, plan = train_for_minutes(model, stream, 5.0, probe_steps=1, max_steps=2, verbose=0)
+    assert plan["steps_per_second"] > 0 and plan["steps"] == 2 and plan["epochs"] == 2
+    assert plan["milestones_epochs"] == pytest.approx((36 * 2 / 42, 43 * 2 / 42))
+    assert len(history.history["loss"]) == 2
+    # the probe's three steps ran on their own SGD(0); the training optimizer counts only its 2 steps
+    assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 2
+    lr = keypoint_rcnn_optimizer(1, 2, 2, milestones_epochs=plan["milestones_epochs"])._learning_rate
+    for step in (0, 1, 3):  # the same warm-up / decay as the optimizer built by hand for the plan
+        assert float(ops.convert_to_numpy(model.optimizer._learning_rate(step))) == pytest.approx(
+            float(ops.convert_to_numpy(lr(step))))
+    with pytest.raises(ValueError, match="max_steps"):
+        train_for_minutes(model, stream, 1.0, probe_steps=0)
+    with pytest.raises(ValueError, match="stream"):
+        train_for_minutes(model, make_data(), 1.0, probe_steps=0, max_steps=1)
+    with pytest.raises(ValueError, match="minutes"):
+        train_for_minutes(model, stream, 0.0, probe_steps=0, max_steps=1)
