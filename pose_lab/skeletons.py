@@ -129,6 +129,50 @@ class Skeleton:
         parent = np.array([p for p in self.parents if p >= 0])
         return np.linalg.norm(positions[..., child, :] - positions[..., parent, :], axis=-1)
 
+    def with_bone_lengths(self, positions, lengths) -> np.ndarray:
+        """The same pose with new bone lengths: bone directions and the root kept.
+
+        Joints are rebuilt along the tree from the root,
+        ``new[c] = new[p] + lengths[c] * (old[c] - old[p]) / |old[c] - old[p]|``,
+        so joint angles are unchanged (retargeting a motion onto another body;
+        a zero-length bone stays zero).
+
+        Args:
+            positions: ``(..., num_joints, D)``.
+            lengths: ``(num_joints - 1,)`` or ``(..., num_joints - 1)``, one per
+                bone in the order of :meth:`bone_lengths` (by child joint).
+
+        Returns:
+            float64 array shaped like ``positions``.
+        """
+        if self.parents is None:
+            raise ValueError(f"Skeleton {self.name!r} has no kinematic tree")
+        pos = np.asarray(positions, dtype=np.float64)
+        self.check(pos, "positions")
+        children = [j for j, p in enumerate(self.parents) if p >= 0]
+        lengths = np.asarray(lengths, dtype=np.float64)
+        if lengths.shape[-1:] != (len(children),):
+            raise ValueError(f"lengths: expected {len(children)} bone lengths (last axis) for skeleton "
+                             f"{self.name!r}, got shape {lengths.shape}")
+        lengths = np.broadcast_to(lengths, pos.shape[:-2] + (len(children),))
+        old = self.bone_lengths(pos)
+        out = pos.copy()
+        done = {j for j, p in enumerate(self.parents) if p < 0}
+        while len(done) < self.num_joints:
+            progressed = False
+            for k, c in enumerate(children):
+                p = self.parents[c]
+                if c in done or p not in done:
+                    continue
+                d = pos[..., c, :] - pos[..., p, :]
+                unit = d / np.maximum(old[..., k], 1e-12)[..., None]
+                out[..., c, :] = out[..., p, :] + lengths[..., k, None] * unit
+                done.add(c)
+                progressed = True
+            if not progressed:
+                raise ValueError(f"Skeleton {self.name!r}: parents do not form a tree")
+        return out
+
     def check(self, array, what: str = "array", dims=None) -> None:
         """Raise ``ValueError`` unless ``array`` has shape ``(..., num_joints, dims)`` (shape only).
 

@@ -89,3 +89,22 @@ def test_bone_lengths_and_validation():
     with pytest.raises(ValueError, match="Unknown skeleton"):
         sk.get_skeleton("mpii")
     assert sk.get_skeleton("H36M17") is sk.H36M17
+
+
+def test_with_bone_lengths_retargets_keeping_directions():
+    rng = np.random.default_rng(0)
+    pose = rng.normal(0, 300, (5, 17, 3))
+    target = rng.uniform(50, 500, 16)
+    H36M17 = sk.H36M17
+    out = H36M17.with_bone_lengths(pose, target)
+    np.testing.assert_allclose(H36M17.bone_lengths(out), np.broadcast_to(target, (5, 16)), rtol=1e-12)
+    np.testing.assert_array_equal(out[:, 0], pose[:, 0])                 # the root stays
+    child = [j for j, p in enumerate(H36M17.parents) if p >= 0]
+    par = [p for p in H36M17.parents if p >= 0]
+    d0, d1 = pose[:, child] - pose[:, par], out[:, child] - out[:, par]
+    cos = np.sum(d0 * d1, -1) / np.linalg.norm(d0, axis=-1) / np.linalg.norm(d1, axis=-1)
+    np.testing.assert_allclose(cos, 1.0, atol=1e-12)                     # same bone directions
+    # its own lengths give the pose back; per-pose lengths broadcast
+    np.testing.assert_allclose(H36M17.with_bone_lengths(pose, H36M17.bone_lengths(pose)), pose, atol=1e-9)
+    with pytest.raises(ValueError, match="16 bone lengths"):
+        H36M17.with_bone_lengths(pose, np.ones(15))
