@@ -49,9 +49,11 @@ from .body import (
 )
 from .cameras import CAPTURE_CENTER, h36m_rig, random_camera
 from .coco_writer import COCO_CATEGORY, mask_to_rle, rle_area, write_coco_dataset
-from .dataset import generate_h36m, generate_h36m_arrays, h36m_action_names
+from .dataset import ENGINE_VERSION, ensure_h36m, generate_h36m, generate_h36m_arrays, h36m_action_names
 from .motion import (
     ACTIONS,
+    ALL_ACTIONS,
+    EXTRA_ACTIONS,
     CAPTURE_AREA,
     FPS,
     STAGE_AREA,
@@ -68,6 +70,8 @@ from .stream import PersonCropStream, augment_transforms
 
 __all__ = [
     "ACTIONS",
+    "ALL_ACTIONS",
+    "EXTRA_ACTIONS",
     "ALL_SUBJECTS",
     "Appearance",
     "Body",
@@ -76,6 +80,7 @@ __all__ = [
     "COCO_CATEGORY",
     "DOF_LIMITS",
     "DOF_NAMES",
+    "ENGINE_VERSION",
     "FPS",
     "HEIGHT_RANGE_MM",
     "MotionSequence",
@@ -87,6 +92,7 @@ __all__ = [
     "coco_keypoints_3d",
     "coco_visibility",
     "forward_kinematics",
+    "ensure_h36m",
     "generate_h36m",
     "generate_h36m_arrays",
     "generate_sequence",

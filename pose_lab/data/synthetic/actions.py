@@ -7,11 +7,14 @@ stride, arm swing and phase; minimum-jerk transitions between key poses for
 sitting, squatting and gestures. :data:`_NOISE` gives the amplitude of the
 band-limited "idle" noise (:func:`_smooth_noise`) that the realisation step in
 :mod:`~pose_lab.data.synthetic.motion` adds so that no two sequences are alike.
-Locomotion plans ask for circles of 0.85-1.15 m radius (``circle_radius``);
+Locomotion plans ask for circles of 0.78-0.96 m radius (the path fits the capture area) (``circle_radius``);
 jumps and running add a ballistic flight height (``flight``).
 
-Actions (:data:`~pose_lab.data.synthetic.motion.ACTIONS`, one ``_act_*``
-function each in :data:`_ACTION_FNS`): ``Walking``, ``Running``, ``SittingDown``
+Actions here (one ``_act_*`` function each in :data:`_ACTION_FNS`; the other
+Human3.6M actions are in :mod:`~pose_lab.data.synthetic.actions_h36m`):
+``Walking`` and ``SittingDown`` (two of the 15 Human3.6M actions,
+:data:`~pose_lab.data.synthetic.motion.ACTIONS`) and the extras
+(:data:`~pose_lab.data.synthetic.motion.EXTRA_ACTIONS`): ``Running``
 (stand, sit down, seated idle, stand up), ``Squatting``, ``Waving``,
 ``Pointing`` (pointing / reaching at random targets, head following),
 ``Jumping`` (vertical jumps and jumping jacks with a ballistic flight phase),
@@ -81,6 +84,29 @@ def _other(side):
     return "r" if side == "l" else "l"
 
 
+def sequence_style(style: dict, rng) -> dict:
+    """Per-sequence motion style: the subject's habits (``Body.style``) varied per sequence.
+
+    Speed, arm swing, tempo and stance are multiplied by log-normal factors,
+    posture offsets (trunk lean, head tilt, arm abduction) get normal noise,
+    and three new habits are drawn: ``amplitude`` (gesture / stride size
+    factor), ``knee`` (habitual knee bend, rad), ``arm_carry`` (arms carried
+    forward (+) or back, rad) and ``elbow`` (habitual elbow bend, rad).
+    """
+    st = dict(style)
+    for k, sd in (("speed", 0.1), ("arm_swing", 0.25), ("tempo", 0.12), ("stance", 0.2)):
+        st[k] = float(st[k] * np.exp(rng.normal(0.0, sd)))
+    for k, sd in (("lean", 0.04), ("head_tilt", 0.08), ("arm_abd", 0.05)):
+        st[k] = float(st[k] + rng.normal(0.0, sd))
+    st["amplitude"] = float(np.exp(rng.normal(0.0, 0.15)))
+    # habitual knee bend: mostly slight, a third of the sequences bent-kneed (real gaits
+    # and stances reach 40-100 deg of knee flexion, e.g. the CMU clips of subject 131)
+    st["knee"] = float(rng.uniform(0.25, 0.9) if rng.random() < 0.25 else abs(rng.normal(0.0, 0.08)))
+    st["arm_carry"] = float(rng.normal(0.0, 0.08))
+    st["elbow"] = float(rng.uniform(0.4, 1.3) if rng.random() < 0.3 else abs(rng.normal(0.0, 0.15)))
+    return st
+
+
 class _Plan:
     """Mutable per-sequence plan: angles and root orientation per frame."""
 
@@ -94,9 +120,11 @@ class _Plan:
         self.flight = np.zeros(T)          # extra root height (jump flights), mm
         self.drift = np.zeros((T, 2))      # extra horizontal root displacement, mm
         self.circle_radius = None          # locomotion: target path radius (mm)
-        self.noise_scale = 1.0
+        self.mixin_legs = True             # random-pose mix-in may move a leg (not when seated)
         self.vel_smooth = 0.06             # s.d. (seconds) of the root-velocity smoothing
-        st = body.style
+        self.style = sequence_style(body.style, rng)
+        self.noise_scale = float(np.exp(rng.normal(0.0, 0.35)))   # idle variation: calm to fidgety
+        st = self.style
         self.set("spine_flex", self.get("spine_flex") + st["lean"])
         self.set("head_flex", self.get("head_flex") + st["head_tilt"])
         for s in "lr":
@@ -158,8 +186,8 @@ def _gait(plan, phase, g, envelope=None):
         out[f"{s}_hip_flex"] = g["hip_mean"] + g["hip_amp"] * c
         out[f"{s}_knee"] = (g["knee0"] + g["knee_stance"] * _bump(ph, 0.13, 0.07)
                             + g["knee_swing"] * _bump(ph, g["swing_at"], g.get("swing_width", 0.11)))
-        out[f"{s}_ankle"] = (-0.10 * _bump(ph, 0.38, 0.12) + g["ankle_push"] * _bump(ph, 0.58, 0.06)
-                             - 0.12 * _bump(ph, 0.8, 0.08))
+        out[f"{s}_ankle"] = (g.get("ankle0", 0.0) - 0.10 * _bump(ph, 0.38, 0.12)
+                             + g["ankle_push"] * _bump(ph, 0.58, 0.09) - 0.12 * _bump(ph, 0.8, 0.08))
         # the opposite arm swings with this leg
         o = _other(s)
         out[f"{o}_sh_flex"] = g["arm_mean"] + g["arm_amp"] * c
@@ -177,6 +205,17 @@ def _gait(plan, phase, g, envelope=None):
 
 
 def _gait_params(kind, rng, style):
+    """Gait parameters of ``kind`` (walk / run / step) with the sequence's habits (knee bend, elbows)."""
+    g = _gait_params_base(kind, rng, style)
+    k = style.get("knee", 0.0)
+    g["knee0"] += k
+    g["hip_mean"] += 0.5 * k
+    g["ankle0"] = -0.5 * k
+    g["elbow_mean"] += style.get("elbow", 0.0)
+    return g
+
+
+def _gait_params_base(kind, rng, style):
     if kind == "walk":
         return dict(
             hip_mean=0.12, hip_amp=rng.uniform(0.30, 0.42), knee0=0.05, knee_stance=rng.uniform(0.15, 0.3),
@@ -208,18 +247,18 @@ def _gait_params(kind, rng, style):
 # actions
 # ---------------------------------------------------------------------------
 def _act_walking(p):
-    rng, st = p.rng, p.body.style
+    rng, st = p.rng, p.style
     g = _gait_params("walk", rng, st)
     freq = rng.uniform(0.85, 1.05) * st["speed"] ** 0.5 * st["tempo"] ** 0.2
     freq = freq * (1.0 + 0.04 * _smooth_noise(rng, p.T, p.fps, 1, fmax=0.15)[:, 0])
     phase = rng.random() + np.cumsum(freq) / p.fps
     _gait(p, phase, g)
     p.vel_smooth = 0.25
-    p.circle_radius = rng.uniform(850.0, 1150.0) * rng.choice([-1.0, 1.0])
+    p.circle_radius = rng.uniform(780.0, 960.0) * rng.choice([-1.0, 1.0])
 
 
 def _act_running(p):
-    rng, st = p.rng, p.body.style
+    rng, st = p.rng, p.style
     g = _gait_params("run", rng, st)
     freq = rng.uniform(1.25, 1.4) * st["tempo"] ** 0.2
     phase = rng.random() + np.cumsum(np.full(p.T, freq)) / p.fps
@@ -227,11 +266,12 @@ def _act_running(p):
     # small vertical bounce over the ground contact: flight peaks mid-swing of each step
     p.flight = rng.uniform(20.0, 50.0) * np.maximum(0.0, np.sin(2 * np.pi * (2 * phase - 0.3))) ** 2
     p.vel_smooth = 0.2
-    p.circle_radius = rng.uniform(1000.0, 1150.0) * rng.choice([-1.0, 1.0])
+    p.circle_radius = rng.uniform(850.0, 960.0) * rng.choice([-1.0, 1.0])
 
 
 def _act_sitting_down(p):
-    rng, st = p.rng, p.body.style
+    rng, st = p.rng, p.style
+    p.mixin_legs = False
     hip = rng.uniform(1.4, 1.7)
     knee = rng.uniform(1.35, 1.75)
     abd = rng.uniform(0.05, 0.25)
@@ -274,7 +314,7 @@ def _act_sitting_down(p):
 
 
 def _act_squatting(p):
-    rng, st = p.rng, p.body.style
+    rng, st = p.rng, p.style
     stand = neutral_pose()
 
     def squat_pose():
@@ -350,7 +390,7 @@ def _act_waving(p):
 
 
 def _act_pointing(p):
-    rng, st = p.rng, p.body.style
+    rng, st = p.rng, p.style
     rest = neutral_pose()
 
     def gesture(k):
@@ -377,7 +417,7 @@ def _act_pointing(p):
 
 
 def _act_jumping(p):
-    rng, st = p.rng, p.body.style
+    rng, st = p.rng, p.style
     stand = neutral_pose()
     jack = rng.random() < 0.35          # jumping jacks instead of vertical jumps
     T_end = p.T / p.fps
@@ -434,7 +474,7 @@ def _act_jumping(p):
 
 
 def _act_turning(p):
-    rng, st = p.rng, p.body.style
+    rng, st = p.rng, p.style
     T_end = p.T / p.fps
     times, yaws, env_t, env_v = [0.0], [0.0], [0.0], [0.0]
     t0 = rng.uniform(0.3, 1.2)
@@ -461,7 +501,7 @@ def _act_turning(p):
 
 
 def _act_boxing(p):
-    rng, st = p.rng, p.body.style
+    rng, st = p.rng, p.style
     lead = _side(rng)           # the lead (front) side
     rear = _other(lead)
     sign = 1.0 if lead == "l" else -1.0  # twisting towards the rear side
@@ -501,7 +541,7 @@ def _act_boxing(p):
 
 
 def _act_stretching(p):
-    rng, st = p.rng, p.body.style
+    rng, st = p.rng, p.style
     rest = neutral_pose()
 
     def overhead():

@@ -56,9 +56,11 @@ from pose_lab.skeletons import H36M17
 
 from .body import ALL_SUBJECTS, subject_body
 from .cameras import h36m_rig
-from .motion import ACTIONS, FPS, generate_sequence
+from .motion import ACTIONS, ALL_ACTIONS, FPS, generate_sequence
 
 __all__ = [
+    "ENGINE_VERSION",
+    "ensure_h36m",
     "generate_h36m",
     "generate_h36m_arrays",
     "h36m_action_names",
@@ -70,6 +72,11 @@ __all__ = [
 FILE_3D = "data_3d_h36m.npz"
 FILE_2D = "data_2d_h36m_gt.npz"
 INFO_FILE = "synthetic_h36m.json"
+#: Version of the motion engine, recorded in ``synthetic_h36m.json``; raised
+#: whenever the same settings give different motion (2: the 15 Human3.6M
+#: actions, per-sequence style, random-pose mix-in, foot pinning in the turned
+#: frame), so that :func:`ensure_h36m` regenerates stale caches.
+ENGINE_VERSION = 2
 
 
 def h36m_action_names(action: str, n_sequences: int) -> list[str]:
@@ -96,7 +103,9 @@ def generate_h36m_arrays(subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequ
 
     Args:
         subjects: subject names (default S1, S5, S6, S7, S8, S9, S11).
-        actions: action classes from :data:`~pose_lab.data.synthetic.motion.ACTIONS`.
+        actions: action classes (default: the 15 Human3.6M ones,
+            :data:`~pose_lab.data.synthetic.motion.ACTIONS`; any of
+            :data:`~pose_lab.data.synthetic.motion.ALL_ACTIONS`).
         frames_per_sequence: frames ``T`` per sequence (50 fps).
         sequences_per_action: sequences per (subject, action) (Human3.6M has 2).
         seed: global seed; each sequence gets its own stream from
@@ -108,7 +117,7 @@ def generate_h36m_arrays(subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequ
         (3D in metres, float32).
     """
     subjects = _check_list(subjects, None, "subjects")
-    actions = _check_list(actions, ACTIONS, "actions")
+    actions = _check_list(actions, ALL_ACTIONS, "actions")
     h36m_action_names("check", sequences_per_action)  # a positive int, or a ValueError naming it
     if not isinstance(frames_per_sequence, (int, np.integer)) or frames_per_sequence < 1:
         raise ValueError(f"frames_per_sequence must be a positive int, got {frames_per_sequence!r}")
@@ -173,6 +182,47 @@ def _swap_in(tmp: Path, out: Path, names) -> None:
         raise
 
 
+def _settings_info(subjects, actions, frames_per_sequence, sequences_per_action, seed, fps) -> dict:
+    return {
+        "generator": "pose_lab.data.synthetic.generate_h36m",
+        "engine_version": ENGINE_VERSION,
+        "seed": int(seed),
+        "fps": int(fps),
+        "frames_per_sequence": int(frames_per_sequence),
+        "sequences_per_action": int(sequences_per_action),
+        "subject_list": list(subjects),
+        "actions": list(actions),
+    }
+
+
+def ensure_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequence: int = 500,
+                sequences_per_action: int = 2, seed: int = 0, fps: int = FPS) -> dict:
+    """:func:`generate_h36m` unless ``out_dir`` already holds exactly these settings (a cache).
+
+    The settings (and :data:`ENGINE_VERSION`) are compared with the
+    ``synthetic_h36m.json`` written next to the archives; anything missing,
+    unreadable or different regenerates the files (atomically, as
+    :func:`generate_h36m`). Returns the same ``{"3d", "2d", "info"}`` paths.
+
+    Example:
+        >>> paths = ensure_h36m(runtime.data_dir() / "h36m_synthetic" / "500x2")   # seconds the first time
+        >>> data = load_h36m(paths["3d"], paths["2d"])
+    """
+    out = Path(out_dir)
+    subjects = _check_list(subjects, None, "subjects")
+    actions = _check_list(actions, ALL_ACTIONS, "actions")
+    paths = {"3d": out / FILE_3D, "2d": out / FILE_2D, "info": out / INFO_FILE}
+    want = _settings_info(subjects, actions, frames_per_sequence, sequences_per_action, seed, fps)
+    try:
+        have = json.loads(paths["info"].read_text())
+        fresh = all(have.get(k) == v for k, v in want.items()) and paths["3d"].exists() and paths["2d"].exists()
+    except (OSError, ValueError):
+        fresh = False
+    if fresh:
+        return paths
+    return generate_h36m(out, subjects, actions, frames_per_sequence, sequences_per_action, seed, fps)
+
+
 def generate_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequence: int = 500,
                   sequences_per_action: int = 2, seed: int = 0, fps: int = FPS) -> dict:
     """Write a synthetic Human3.6M in the VideoPose3D layout to ``out_dir``.
@@ -201,21 +251,16 @@ def generate_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_se
     """
     out = Path(out_dir)
     subjects = _check_list(subjects, None, "subjects")
-    actions = _check_list(actions, ACTIONS, "actions")
+    actions = _check_list(actions, ALL_ACTIONS, "actions")
     positions_3d, positions_2d, metadata = generate_h36m_arrays(
         subjects, actions, frames_per_sequence, sequences_per_action, seed, fps)
-    info = {
-        "generator": "pose_lab.data.synthetic.generate_h36m",
+    info = _settings_info(subjects, actions, frames_per_sequence, sequences_per_action, seed, fps)
+    info.update({
         "generation": "",
-        "seed": int(seed),
-        "fps": int(fps),
-        "frames_per_sequence": int(frames_per_sequence),
-        "sequences_per_action": int(sequences_per_action),
         "subjects": {s: {"height_mm": round(subject_body(s).height_mm, 1), "sex": subject_body(s).sex}
                      for s in positions_3d},
-        "actions": list(actions),
         "units": {"positions_3d": "metres, world frame, z up", "positions_2d": "pixels"},
-    }
+    })
     # The same settings give the same arrays, hence the same id: the files stay reproducible.
     generation = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
     info["generation"] = generation

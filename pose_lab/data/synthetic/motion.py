@@ -1,4 +1,4 @@
-"""Parametric human motion: sequences of the ten actions and random poses.
+"""Parametric human motion: sequences of the 15 Human3.6M actions (plus extras) and random poses.
 
 A sequence is built in four steps, all NumPy, millimetres and radians:
 
@@ -16,8 +16,8 @@ A sequence is built in four steps, all NumPy, millimetres and radians:
    flights) and the pelvis moves horizontally so that the supporting foot
    does not slide (a soft-min weighting of the foot points picks the support).
    Gait speed therefore follows from stride and cadence, and turning in place
-   pivots about the standing foot. Locomotion follows circles of 0.85-1.15 m
-   radius; every sequence is finally moved to a random place where its whole
+   pivots about the standing foot. Locomotion follows circles of 0.78-0.96 m
+   radius (the heading turns by the distance walked / R); every sequence is finally moved to a random place where its whole
    path lies inside :data:`CAPTURE_AREA`, the floor region seen by all four
    Human3.6M cameras.
 
@@ -28,12 +28,15 @@ COCO-17 keypoints and self-occlusion live in
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .actions import _ACTION_FNS, _G, _ND, _NOISE, _Plan, _smooth_noise
+from .actions import _ACTION_FNS as _EXTRA_FNS
+from .actions import _G, _ND, _NOISE, _Plan, _keyframes, _smooth_noise
+from .actions_h36m import ACTION_FNS as _H36M_FNS
 from .body import (
     DOF_INDEX,
     DOF_LIMITS,
@@ -50,6 +53,8 @@ from .keypoints import coco_keypoints_3d, coco_visibility, head_sphere
 
 __all__ = [
     "ACTIONS",
+    "ALL_ACTIONS",
+    "EXTRA_ACTIONS",
     "FPS",
     "MotionSequence",
     "generate_sequence",
@@ -61,9 +66,18 @@ __all__ = [
     "STAGE_AREA",
 ]
 
-#: Action classes, in label order.
-ACTIONS = ("Walking", "Running", "SittingDown", "Squatting", "Waving", "Pointing",
-           "Jumping", "Turning", "Boxing", "Stretching")
+#: The 15 Human3.6M action classes (the real release's names in VideoPose3D's
+#: spelling), in label order: the default of every generator, so per-action
+#: tables line up with the papers' columns.
+ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing", "Purchases",
+           "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking", "WalkTogether")
+#: Optional extra actions (not in Human3.6M), for wider pose coverage.
+EXTRA_ACTIONS = ("Running", "Squatting", "Waving", "Pointing", "Jumping", "Turning", "Boxing", "Stretching")
+#: Everything :func:`generate_sequence` knows.
+ALL_ACTIONS = ACTIONS + EXTRA_ACTIONS
+_ACTION_FNS = {**{a: _H36M_FNS[a] for a in ACTIONS if a in _H36M_FNS},
+               **{a: _EXTRA_FNS[a] for a in ALL_ACTIONS if a in _EXTRA_FNS}}
+assert set(_ACTION_FNS) == set(ALL_ACTIONS)
 #: Frame rate of the generated sequences (Human3.6M's mocap rate).
 FPS = 50
 #: ``(xmin, xmax, ymin, ymax)`` world mm: where the pelvis may go so that the
@@ -135,7 +149,9 @@ def _smooth_mask(mask, half=6):
     if not mask.any():
         return np.zeros(mask.shape)
     w = np.hanning(2 * half + 3)[1:-1]
-    s = np.convolve(mask.astype(np.float64), w, mode="same")
+    full = np.convolve(mask.astype(np.float64), w, mode="full")     # "same" is wrong when len(mask) < len(w)
+    start = (len(w) - 1) // 2
+    s = full[start:start + len(mask)]
     return np.minimum(s / w.max(), 1.0)
 
 
@@ -158,6 +174,10 @@ def _repair(body, dofs, max_iter=40, temporal=True):
         dofs = clip_to_limits(dofs)
     return dofs
 
+
+#: s.d. (seconds) of the smoothing of the pinned root velocity of locomotion
+#: (a wider one smooths the path but lets the supporting foot slide)
+_PIN_SMOOTH = 0.0
 
 # contact points: (joint, height of the sole below it)
 _CONTACTS = ((3, "ankle_height"), (4, None), (5, None), (8, "ankle_height"), (9, None), (10, None))
@@ -205,18 +225,18 @@ def _realise(plan: _Plan, action, subject, seed, centre_rng, repair=True, centre
     joints, frames = forward_kinematics(body, dofs, None, root_rot, return_frames=True)
     root_z, vel = _ground_and_pin(body, joints, smooth_frames=plan.vel_smooth * plan.fps)
     if plan.circle_radius is not None and T > 1:
-        # walk / run on a circle: the heading turns at v / R and the straight-line
-        # velocity from foot pinning is turned with it (the feet stay planted)
-        speed = max(float(np.linalg.norm(vel, axis=1).mean()) * plan.fps, 300.0)
-        omega = speed / plan.circle_radius
-        turn = omega * plan.t
-        c, s_ = np.cos(turn[:-1]), np.sin(turn[:-1])
-        vel = np.stack([c * vel[:, 0] - s_ * vel[:, 1], s_ * vel[:, 0] + c * vel[:, 1]], axis=1)
-        root_rot = root_rot.copy()
-        root_rot[:, 0] += turn
-        root_rot[:, 2] += -0.5 * np.arctan(speed * omega / _G)   # lean into the curve
-        joints, frames = forward_kinematics(body, dofs, None, root_rot, return_frames=True)
-        root_z, _ = _ground_and_pin(body, joints)
+        # walk / run on a circle; the radius shrinks (up to 5 times by 15 %) until the
+        # path fits the capture area (stop-and-go paths are not exact circles)
+        first_vel = vel
+        radius = plan.circle_radius
+        for _ in range(6):
+            joints, frames, root_rot_c, root_z, vel = _on_circle(plan, body, dofs, root_rot, first_vel, radius)
+            xy = np.concatenate([np.zeros((1, 2)), np.cumsum(vel, axis=0)], axis=0) + plan.drift
+            span = np.ptp(xy, axis=0)
+            if span[0] <= CAPTURE_AREA[1] - CAPTURE_AREA[0] and span[1] <= CAPTURE_AREA[3] - CAPTURE_AREA[2]:
+                break
+            radius *= 0.85
+        root_rot = root_rot_c
     root_xy = np.concatenate([np.zeros((1, 2)), np.cumsum(vel, axis=0)], axis=0) + plan.drift
     if plan.circle_radius is None and T > 1:
         # in-place actions: remove the slow drift that accumulates from imperfect
@@ -230,6 +250,31 @@ def _realise(plan: _Plan, action, subject, seed, centre_rng, repair=True, centre
         action=action, subject=subject, body=body, fps=plan.fps, seed=seed, dofs=dofs,
         root_pos=root_pos, root_rot=root_rot, joints32=joints, head_rotation=frames[:, 15].copy(),
     )
+
+
+def _on_circle(plan, body, dofs, root_rot, vel, radius):
+    """Turn a straight-line locomotion onto a circle of ``radius`` (mm, signed).
+
+    The heading turns by the distance walked / R (stop-and-go actions turn only
+    while walking), the body leans a little into the curve, and the root
+    velocity is pinned again in the turned frame: turning the body about the
+    pelvis moves the supporting foot (omega x r), which the new velocity
+    cancels, so the foot stays put. Returns ``(joints, frames, root_rot,
+    root_z, vel)``.
+    """
+    speed = np.linalg.norm(vel, axis=1) * plan.fps                       # (T - 1,) mm/s
+    speed = _gauss_smooth(np.append(speed, speed[-1])[:, None], 0.5 * plan.fps)[:, 0]
+    turn = np.concatenate([[0.0], np.cumsum(speed[:-1])]) / plan.fps / radius
+    root_rot = root_rot.copy()
+    root_rot[:, 0] += turn
+    # lean into the curve (a little: rolling the pelvis tilts the legs too, and a swinging
+    # foot on the inner side would scrape the floor)
+    root_rot[:, 2] += -np.clip(0.25 * np.arctan(speed**2 / radius / _G), -0.06, 0.06)
+    joints, frames = forward_kinematics(body, dofs, None, root_rot, return_frames=True)
+    # runs keep their smoothing: pinning in the flight phases gives spikes
+    smooth = plan.vel_smooth if np.any(plan.flight > 0) else _PIN_SMOOTH
+    root_z, vel = _ground_and_pin(body, joints, smooth_frames=smooth * plan.fps)
+    return joints, frames, root_rot, root_z, vel
 
 
 def _place(xy, rng, area=CAPTURE_AREA):
@@ -261,7 +306,38 @@ def _rng_for(seed, *parts):
     return np.random.default_rng(np.random.SeedSequence(key))
 
 
-def generate_sequence(action: str, subject="S1", n_frames: int = 500, seed=0, fps: int = FPS) -> MotionSequence:
+_MIXIN_GROUPS = ("l_sh_|l_elbow|l_wrist|l_clav", "r_sh_|r_elbow|r_wrist|r_clav", "spine|chest", "neck|head",
+                 "l_hip|l_knee|l_ankle", "r_hip|r_knee|r_ankle")
+
+
+def _random_mixin(plan: _Plan, rng, p_sequence: float = 0.5):
+    """Random-pose mix-in: excursions of one limb group towards a random target within the limits.
+
+    With probability ``p_sequence`` a sequence gets 1-3 windows (1-2.5 s,
+    minimum-jerk ramps) in which one group (an arm, the trunk, the neck, or,
+    for actions that neither walk nor sit, a leg) blends towards uniformly
+    drawn angles with a peak weight of 0.3-0.8. The realisation step then
+    clips and repairs as usual, so the excursions widen the pose coverage
+    between the action's key poses without leaving the joint limits.
+    """
+    if rng.random() >= p_sequence:
+        return
+    groups = _MIXIN_GROUPS if plan.circle_radius is None and plan.mixin_legs else _MIXIN_GROUPS[:4]
+    duration = plan.T / plan.fps
+    for _ in range(int(rng.integers(1, 4))):
+        pat = re.compile(groups[int(rng.integers(len(groups)))])
+        cols = [i for i, n in enumerate(DOF_NAMES) if pat.match(n)]
+        length = rng.uniform(1.0, 2.5)
+        t0 = rng.uniform(-0.5, max(duration - 0.5, 0.0))
+        ramp = 0.35 * length
+        w = _keyframes(plan.t, [t0, t0 + ramp, t0 + length - ramp, t0 + length],
+                       np.array([0.0, 1.0, 1.0, 0.0])) * rng.uniform(0.3, 0.8)
+        target = rng.uniform(DOF_LIMITS[cols, 0], DOF_LIMITS[cols, 1])
+        plan.dofs[:, cols] = plan.dofs[:, cols] * (1.0 - w[:, None]) + target[None] * w[:, None]
+
+
+def generate_sequence(action: str, subject="S1", n_frames: int = 500, seed=0, fps: int = FPS,
+                      mixin: bool = True) -> MotionSequence:
     """Generate one motion sequence.
 
     Args:
@@ -272,6 +348,9 @@ def generate_sequence(action: str, subject="S1", n_frames: int = 500, seed=0, fp
         seed: int, string or tuple of them; the same (action, subject,
             n_frames, seed, fps) always gives identical arrays.
         fps: frame rate (default 50, as Human3.6M).
+        mixin: blend short excursions towards random poses within the joint
+            limits into the plan (half of the sequences, 1-3 windows of
+            1-2.5 s, one limb group each; see :func:`_random_mixin`).
 
     Returns:
         a :class:`MotionSequence` (world mm).
@@ -282,7 +361,7 @@ def generate_sequence(action: str, subject="S1", n_frames: int = 500, seed=0, fp
         (100, 17, 3)
     """
     if action not in _ACTION_FNS:
-        raise ValueError(f"unknown action {action!r}; expected one of {list(ACTIONS)}")
+        raise ValueError(f"unknown action {action!r}; expected one of {list(ALL_ACTIONS)}")
     if not isinstance(n_frames, (int, np.integer)) or n_frames < 1:
         raise ValueError(f"n_frames must be a positive int, got {n_frames!r}")
     if not isinstance(fps, (int, np.integer)) or fps < 1:
@@ -291,6 +370,8 @@ def generate_sequence(action: str, subject="S1", n_frames: int = 500, seed=0, fp
     rng = _rng_for(seed, "motion", action, body.name)
     plan = _Plan(int(n_frames), int(fps), rng, body)
     _ACTION_FNS[action](plan)
+    if mixin:   # its own stream: the rest of the sequence is the same with and without it
+        _random_mixin(plan, _rng_for(seed, "mixin", action, body.name))
     return _realise(plan, action, body.name, seed, rng)
 
 

@@ -62,7 +62,7 @@ from pose_lab.skeletons import H36M17
 
 from .appearance import _backgrounds, _part_colors, _sample_colors
 from .body import TRAIN_SUBJECTS
-from .motion import ACTIONS, generate_sequence, random_poses
+from .motion import ALL_ACTIONS, generate_sequence, random_poses
 from .raster import (  # joint and anchor indices, the part table, the rasteriser
     ANCHOR_HOST, BODY_ANCHORS, HAIR, HEAD, HEAD_A, HEAD_B, HIP, LEAR, LELB, LEYE, LFOOT, LHAND,
     LHEEL, LHIP, LKNEE, LPALM_A, LPALM_B, LSHO, LSOLE, LTHUMB_A, LTHUMB_B, LTOE, LWRI, NECK, NOSE,
@@ -332,10 +332,10 @@ def _sample_poses(n, rng, poses=None, subjects=TRAIN_SUBJECTS, actions=None):
         raise ValueError("subjects must name at least one subject, e.g. ('S1', 'S5')")
     joints, heads, acts = [], [], []
     if actions:
-        names = list(ACTIONS) if actions is True else [str(a) for a in actions]
-        unknown = sorted(set(names) - set(ACTIONS))
+        names = list(ALL_ACTIONS) if actions is True else [str(a) for a in actions]
+        unknown = sorted(set(names) - set(ALL_ACTIONS))
         if unknown:
-            raise ValueError(f"unknown actions {unknown}; expected names from {list(ACTIONS)}")
+            raise ValueError(f"unknown actions {unknown}; expected names from {list(ALL_ACTIONS)}")
         per_seq = 100
         left = n
         while left > 0:
