@@ -44,16 +44,15 @@ LABELS = {"gan": "GAN (MLP critic)", "wgan": "WGAN, clipping (MLP)", "wgan_gp_ml
           "wgan_gp_kcs": "WGAN-GP (KCS critic)", "vae_gan": "VAE-GAN (MLP critic)"}
 
 
-def load_poses(frames=500, sequences=2, stride=2):
+def load_poses(frames=340, sequences=2, stride=2):
     """Training poses ``(N, 16, 3)`` z-scored and the ``LiftingData`` (stats, mm poses)."""
     from pose_lab import runtime
     from pose_lab.data.h36m import load_h36m
     from pose_lab.data.lifting import prepare_lifting_data
-    from pose_lab.data.synthetic import generate_h36m
+    from pose_lab.data.synthetic import ensure_h36m
 
     out = runtime.data_dir() / "h36m_synthetic" / f"{frames}x{sequences}"
-    if not (out / "data_2d_h36m_gt.npz").exists():
-        generate_h36m(out, frames_per_sequence=frames, sequences_per_action=sequences, seed=0)
+    ensure_h36m(out, frames_per_sequence=frames, sequences_per_action=sequences, seed=0)
     data = load_h36m(out / "data_3d_h36m.npz", out / "data_2d_h36m_gt.npz")
     return prepare_lifting_data(data, train_stride=stride, test_stride=4)
 
@@ -108,7 +107,7 @@ def main(argv=None):
     p.add_argument("--minutes", type=float, default=3.0, help="training minutes per model")
     p.add_argument("--samples", type=int, default=4000, help="generated poses per model")
     p.add_argument("--kcs-units", type=int, default=1000, help="width of the KCS path (RepNet: 1000)")
-    p.add_argument("--frames", type=int, default=500)
+    p.add_argument("--frames", type=int, default=340)
     p.add_argument("--sequences", type=int, default=2)
     p.add_argument("--stride", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)

@@ -210,11 +210,10 @@ def _data(args, input_joints=None):
         p3, p2 = real / "data_3d_h36m.npz", real / "data_2d_h36m_gt.npz"
         source = f"real Human3.6M ({real})"
     else:
-        from pose_lab.data.synthetic import generate_h36m
+        from pose_lab.data.synthetic import ensure_h36m
 
         out = runtime.data_dir() / "h36m_synthetic" / f"{args.frames}x{args.sequences}"  # shared with the notebooks
-        if not (out / "data_2d_h36m_gt.npz").exists():
-            generate_h36m(out, frames_per_sequence=args.frames, sequences_per_action=args.sequences)
+        ensure_h36m(out, frames_per_sequence=args.frames, sequences_per_action=args.sequences)
         p3, p2 = out / "data_3d_h36m.npz", out / "data_2d_h36m_gt.npz"
         source = f"synthetic Human3.6M ({args.frames} frames x {args.sequences} sequences per action)"
     data = load_h36m(p3, p2 if p2.exists() else None)
@@ -347,7 +346,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=150, help="steps per timed epoch (throughput)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds (throughput); the median is printed")
     p.add_argument("--torch", action="store_true", help="also time a PyTorch replica if installed")
-    p.add_argument("--frames", type=int, default=500, help="synthetic frames per sequence")
+    p.add_argument("--frames", type=int, default=340, help="synthetic frames per sequence")
     p.add_argument("--sequences", type=int, default=2, help="synthetic sequences per action")
     p.add_argument("--stride", type=int, default=1, help="training frame stride")
     p.add_argument("--epochs", type=int, default=8, help="baseline epochs (the notebooks' full mode)")

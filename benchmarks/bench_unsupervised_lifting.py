@@ -52,15 +52,14 @@ def _load_average() -> str:
         return "n/a"
 
 
-def load_data(frames=500, sequences=2, train_stride=2, test_stride=5):
+def load_data(frames=340, sequences=2, train_stride=2, test_stride=5):
     """``(train LiftingArrays, test LiftingArrays, H36MData, source)`` from the synthetic Human3.6M."""
     from pose_lab import runtime
     from pose_lab.data.h36m import load_h36m
-    from pose_lab.data.synthetic import generate_h36m
+    from pose_lab.data.synthetic import ensure_h36m
 
     out = runtime.data_dir() / "h36m_synthetic" / f"{frames}x{sequences}"  # shared with notebooks 07/09/12
-    if not (out / "data_2d_h36m_gt.npz").exists():
-        generate_h36m(out, frames_per_sequence=frames, sequences_per_action=sequences, seed=0)
+    ensure_h36m(out, frames_per_sequence=frames, sequences_per_action=sequences, seed=0)
     data = load_h36m(out / "data_3d_h36m.npz", out / "data_2d_h36m_gt.npz")
     train = data.lifting_arrays("train", stride=train_stride)
     test = data.lifting_arrays("test", stride=test_stride)
@@ -138,7 +137,7 @@ def main(argv=None):
     p.add_argument("--test-stride", type=int, default=5)
     p.add_argument("--cmu", action="store_true",
                    help="also lift the real CMU clips (data/samples/real/cmu_mocap) with each full-run model")
-    p.add_argument("--frames", type=int, default=500)
+    p.add_argument("--frames", type=int, default=340)
     p.add_argument("--sequences", type=int, default=2)
     args = p.parse_args(argv)
     bad = [r for r in args.runs if r not in ABLATION and r != "supervised"]
