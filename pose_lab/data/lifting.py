@@ -28,6 +28,14 @@ Example:
     >>> ld.x_train.shape, ld.y_train.shape          # (N, 16, 2), (N, 16, 3) z-scores
     >>> fit_lifter(model, ld.x_train, ld.y_train, validation_data=ld.validation_data)
     >>> pose_mm = ld.stats.denormalize_3d(ld.y_test) # (M, 17, 3) mm, root at the origin
+
+Synthetic -> real transfer (notebook 07 section 7, ``benchmarks/bench_synthetic_transfer.py``):
+:func:`available_mocap_clips` lists the CMU motion-capture clips found on this
+machine and :func:`real_mocap_lifting_arrays` turns them into test pairs seen
+through the Human3.6M cameras. Pose-space augmentation of the training poses:
+:func:`augment_world_poses` (rotation about the vertical through the pelvis,
+symmetric bone-length scaling) and :func:`lifting_pairs_from_world` (the
+(2D, 3D) pairs of world poses through a subject's cameras, like the loader).
 """
 
 from __future__ import annotations
@@ -35,10 +43,12 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import re
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from pose_lab import geometry, runtime
 from pose_lab.data.h36m import TEST_SUBJECTS, action_class
 from pose_lab.data.normalization import NormStats
 from pose_lab.skeletons import H36M17
@@ -47,8 +57,12 @@ __all__ = [
     "MARTINEZ_INPUT_JOINTS",
     "VALIDATION_SUBJECTS",
     "LiftingData",
+    "augment_world_poses",
+    "available_mocap_clips",
     "input_joint_indices",
+    "lifting_pairs_from_world",
     "prepare_lifting_data",
+    "real_mocap_lifting_arrays",
     "split_validation",
     "validation_sequences",
 ]
@@ -317,3 +331,247 @@ def prepare_lifting_data(data, train_subjects="train", test_subjects="test", *, 
         input_joints=joints,
         **extra,
     )
+
+
+# --------------------------------------------------------------------------- synthetic -> real transfer
+
+
+def _mocap_dirs() -> list:
+    """Where CMU BVH clips may lie, in the order :func:`available_mocap_clips` searches them."""
+    dirs = []
+    root = runtime.repo_root()
+    if root is not None:  # the samples committed with the kit
+        dirs.append(root / "data" / "samples" / "real" / "cmu_mocap")
+    shared = runtime.shared_data_dir()  # $POSE_LAB_SHARED_DATA, the committed or downloaded samples, ../shared/data
+    if shared is not None:
+        dirs.append(shared / "cmu_mocap")
+    if root is not None:  # the course's ../shared/data, which shared_data_dir() hides behind the committed copy
+        dirs.append(root.parent / "shared" / "data" / "cmu_mocap")
+    dirs.append(runtime.data_dir() / "cmu")  # python -m pose_lab.data.download cmu
+    return dirs
+
+
+def available_mocap_clips(search_dirs=None) -> list:
+    """The CMU motion-capture clips (``*.bvh``) on this machine, one per file name.
+
+    Searched (recursively) in this order: the samples committed with the kit
+    (``data/samples/real/cmu_mocap``), :func:`pose_lab.runtime.shared_data_dir`
+    ``/ "cmu_mocap"``, the course's ``../shared/data/cmu_mocap`` and the full
+    database downloaded by ``python -m pose_lab.data.download cmu``
+    (:func:`pose_lab.runtime.data_dir` ``/ "cmu"``). Clips with the same file
+    name are the same clip: the first found is kept.
+
+    Args:
+        search_dirs: folders to search instead of the ones above (missing folders are skipped).
+
+    Returns:
+        A list of :class:`pathlib.Path`, sorted by file name (empty when none is found).
+    """
+    dirs = _mocap_dirs() if search_dirs is None else [Path(d) for d in search_dirs]
+    found = {}
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for p in sorted(d.rglob("*.bvh")):
+            if p.is_file():
+                found.setdefault(p.name, p.resolve())
+    return [found[name] for name in sorted(found)]
+
+
+def real_mocap_lifting_arrays(paths, subject="S9", stride=1, center=None, bone_lengths=None):
+    """Test pairs for a lifter from real motion capture (CMU BVH clips), seen by the Human3.6M cameras.
+
+    Notebook 07's recipe (section 7), unchanged: each clip is loaded with
+    :func:`pose_lab.data.bvh.load_bvh` and mapped to the 17 Human3.6M joints at
+    50 fps (:meth:`~pose_lab.data.bvh.BVHMotion.to_h36m17`, world mm, z up),
+    every ``stride``-th frame is kept, the clip is moved so that the mean of
+    its pelvis path (x, y) sits at ``center`` and its lowest ankle is 8 cm
+    above the floor, then it is seen through the four cameras of ``subject``
+    (:func:`pose_lab.geometry.h36m_cameras`, with distortion).
+
+    Args:
+        paths: BVH files (e.g. :func:`available_mocap_clips`).
+        subject: whose camera calibration to use (S9 by default, a test subject).
+        stride: keep every ``stride``-th frame (after resampling to 50 fps).
+        center: the (x, y[, z]) world point (mm) where the pelvis path is
+            centred; ``None``: the middle of the synthetic capture area,
+            :data:`pose_lab.data.synthetic.CAPTURE_CENTER` (z is ignored).
+        bone_lengths: ``None``, or 16 H36M-17 bone lengths (mm, by child
+            joint, as :meth:`~pose_lab.skeletons.Skeleton.bone_lengths`):
+            retarget the clip onto that body first (bone directions, i.e. the
+            motion, kept; :meth:`~pose_lab.skeletons.Skeleton.with_bone_lengths`).
+            With a synthetic subject's lengths this separates the motion from
+            CMU's joint definitions and proportions.
+
+    Returns:
+        ``(x2d, y3d, clips)``: pixels ``(N, 17, 2)``, camera-frame root-centred
+        mm ``(N, 17, 3)`` (float64) and the clip name (file stem) of each row
+        ``(N,)``; rows are clip-major, then camera-major (all frames of camera
+        0, then camera 1, ...), as the Human3.6M loader orders them.
+
+    Raises:
+        ValueError: no paths, a bad ``stride`` or ``center``; the BVH loader's
+            errors for unreadable files.
+    """
+    from pose_lab.data.bvh import load_bvh
+
+    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("real_mocap_lifting_arrays: no BVH paths given (see available_mocap_clips())")
+    if not isinstance(stride, numbers.Integral) or isinstance(stride, bool) or stride < 1:
+        raise ValueError(f"stride: expected a positive int, got {stride!r}")
+    if center is None:
+        from pose_lab.data.synthetic import CAPTURE_CENTER
+
+        center = CAPTURE_CENTER
+    center = np.asarray(center, dtype=np.float64).ravel()
+    if center.shape not in ((2,), (3,)) or not np.all(np.isfinite(center)):
+        raise ValueError(f"center: expected a finite (x, y) or (x, y, z) point in mm, got {center.tolist()}")
+    cams = geometry.h36m_cameras(subject)
+    x2d, y3d, names = [], [], []
+    for p in paths:
+        world = load_bvh(p).to_h36m17(fps=50)[::stride]  # (T, 17, 3) mm, z up
+        if bone_lengths is not None:
+            world = H36M17.with_bone_lengths(world, bone_lengths)
+        world = world - [*world[:, 0, :2].mean(0), 0.0] + [*center[:2], 0.0]
+        world[..., 2] += 80.0 - world[:, [3, 6], 2].min()  # ankles ~8 cm above the floor
+        for cam in cams:
+            cam3d = geometry.world_to_camera(world, cam)
+            x2d.append(geometry.project_to_2d(cam3d, cam))
+            y3d.append(cam3d - cam3d[:, :1])
+            names.append(np.full(len(world), p.stem))
+    return np.concatenate(x2d), np.concatenate(y3d), np.concatenate(names)
+
+
+def _check_world_poses(world_mm, skeleton, fn) -> np.ndarray:
+    """``world_mm`` as a float64 ``(N, J, 3)`` array, or a ValueError naming the expectation."""
+    j = skeleton.num_joints
+    try:
+        arr = np.asarray(world_mm, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{fn}: expected world_mm of shape (N, {j}, 3) (world mm, z up), "
+                         f"got an object of type {type(world_mm).__name__}") from None
+    if arr.ndim != 3 or arr.shape[1:] != (j, 3):
+        raise ValueError(f"{fn}: expected world_mm of shape (N, {j}, 3) (world mm, z up), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr).all(axis=(1, 2)))[:, 0]
+        raise ValueError(f"{fn}: expected finite world_mm, {len(bad)} poses hold NaN/inf "
+                         f"(first: pose {int(bad[0])})")
+    return arr
+
+
+def _bone_groups(skeleton):
+    """``(children, group, n_groups)``: each bone as its child joint, and its left/right-symmetric group."""
+    if skeleton.parents is None:
+        raise ValueError(f"skeleton {skeleton.name!r} has no kinematic tree (parents)")
+    flip = skeleton.flip_permutation
+    children = [j for j, p in enumerate(skeleton.parents) if p >= 0]
+    keys = sorted({min(j, int(flip[j])) for j in children})
+    group = np.array([keys.index(min(j, int(flip[j]))) for j in children])
+    return children, group, len(keys)
+
+
+def augment_world_poses(world_mm, rng=None, rotate=True, bone_scale_sd=0.05, bone_scale_range=(0.85, 1.15),
+                        skeleton=H36M17, *, return_params=False):
+    """Pose-space augmentation of world poses: a turn about the vertical and new bone lengths.
+
+    For each pose independently:
+
+    * **rotation** (``rotate``): an angle uniform in ``[-pi, pi)`` about the
+      world z axis (vertical) through the pelvis (the root): the pelvis, every
+      height (z) and every distance between joints stay the same;
+    * **bone lengths** (``bone_scale_sd > 0``): each bone of the skeleton's
+      tree is multiplied by a factor drawn from ``N(1, bone_scale_sd)`` and
+      clipped to ``bone_scale_range``; a left bone and its right mirror share
+      the factor (symmetric body). The joints are recomputed along the tree
+      from the pelvis (which stays in place): ``new[j] = new[parent] +
+      factor * (old[j] - old[parent])``, so directions are kept. The feet may
+      then end a little above or below the floor (no ground contact is enforced).
+
+    Args:
+        world_mm: ``(N, J, 3)`` world poses in mm, z up (``J = skeleton.num_joints``, 17).
+        rng: a :class:`numpy.random.Generator`, or a seed for one (``None``: fresh entropy).
+            The same seed gives the same output.
+        rotate: turn each pose about the vertical.
+        bone_scale_sd: standard deviation of the bone factors (0: no scaling, nothing drawn).
+        bone_scale_range: ``(low, high)`` clip of the factors, ``0 < low <= 1 <= high``.
+        skeleton: a :class:`~pose_lab.skeletons.Skeleton` with parents and left/right lists.
+        return_params: also return ``{"angle": (N,) radians, "bone_scale": (N, J - 1)}``,
+            the factor of each bone in the order of its child joint (joints 1..J-1 for H36M-17).
+
+    Returns:
+        float64 ``(N, J, 3)`` augmented world poses (and the parameters with ``return_params``).
+
+    Raises:
+        ValueError: ``world_mm`` not of shape ``(N, J, 3)`` or not finite, a
+            negative or non-finite ``bone_scale_sd``, a bad ``bone_scale_range``.
+    """
+    fn = "augment_world_poses"
+    world = _check_world_poses(world_mm, skeleton, fn)
+    sd = float(bone_scale_sd)
+    if not np.isfinite(sd) or sd < 0:
+        raise ValueError(f"{fn}: bone_scale_sd: expected a finite number >= 0, got {bone_scale_sd!r}")
+    lo, hi = (float(v) for v in bone_scale_range)
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= 1.0 <= hi):
+        raise ValueError(f"{fn}: bone_scale_range: expected (low, high) with 0 < low <= 1 <= high, "
+                         f"got {tuple(bone_scale_range)}")
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    n = len(world)
+    children, group, n_groups = _bone_groups(skeleton)
+    root = skeleton.parents.index(-1)
+    angle = rng.uniform(-np.pi, np.pi, n) if rotate else np.zeros(n)
+    factors = np.ones((n, len(children)))
+    if sd > 0:
+        factors = np.clip(rng.normal(1.0, sd, (n, n_groups)), lo, hi)[:, group]
+    out = world.copy()
+    if sd > 0:
+        out = skeleton.with_bone_lengths(world, skeleton.bone_lengths(world) * factors)
+    if rotate:
+        c, s = np.cos(angle), np.sin(angle)
+        rel = out[..., :2] - out[:, root : root + 1, :2]
+        out[..., 0] = out[:, root : root + 1, 0] + c[:, None] * rel[..., 0] - s[:, None] * rel[..., 1]
+        out[..., 1] = out[:, root : root + 1, 1] + s[:, None] * rel[..., 0] + c[:, None] * rel[..., 1]
+    if return_params:
+        return out, {"angle": angle, "bone_scale": factors}
+    return out
+
+
+def lifting_pairs_from_world(world_mm, cameras, root=0):
+    """Lifting pairs of world poses seen by cameras, as :meth:`~pose_lab.data.h36m.H36MData.lifting_arrays` builds them.
+
+    Through each camera: the 3D joints in the camera frame
+    (:func:`pose_lab.geometry.world_to_camera`), their pixels with the
+    Human3.6M distortion model (:func:`pose_lab.geometry.project_to_2d`), and
+    the 3D target root-centred (root row zero).
+
+    Args:
+        world_mm: ``(N, 17, 3)`` world poses in mm, z up.
+        cameras: a :class:`~pose_lab.geometry.Camera` or a list of them (a
+            subject's four, ``data.cameras[subject]``).
+        root: the joint the 3D target is centred on (the pelvis).
+
+    Returns:
+        ``(x2d, y3d)``: float32 pixels ``(C N, 17, 2)`` and camera-frame
+        root-centred mm ``(C N, 17, 3)``, camera-major (all N poses through
+        camera 0, then camera 1, ...).
+
+    Raises:
+        ValueError: ``world_mm`` not of shape ``(N, 17, 3)`` or not finite, no
+            cameras or not :class:`~pose_lab.geometry.Camera` objects, a joint
+            behind a camera.
+    """
+    fn = "lifting_pairs_from_world"
+    world = _check_world_poses(world_mm, H36M17, fn)
+    cams = [cameras] if isinstance(cameras, geometry.Camera) else list(cameras)
+    if not cams or not all(isinstance(c, geometry.Camera) for c in cams):
+        raise ValueError(f"{fn}: expected a pose_lab.geometry.Camera or a non-empty list of them")
+    if not isinstance(root, numbers.Integral) or not 0 <= int(root) < H36M17.num_joints:
+        raise ValueError(f"{fn}: root: expected a joint index in [0, {H36M17.num_joints}), got {root!r}")
+    xs, ys = [], []
+    for cam in cams:
+        cam3d = geometry.world_to_camera(world, cam)
+        xs.append(geometry.project_to_2d(cam3d, cam).astype(np.float32))
+        ys.append((cam3d - cam3d[:, int(root) : int(root) + 1]).astype(np.float32))
+    if not xs or len(world) == 0:
+        return np.zeros((0, 17, 2), np.float32), np.zeros((0, 17, 3), np.float32)
+    return np.concatenate(xs), np.concatenate(ys)
