@@ -452,3 +452,36 @@ def test_ensure_h36m_caches_by_settings_and_engine_version(tmp_path):
     assert np.load(paths["3d"], allow_pickle=True)["positions_3d"].item()["S1"]["Walking"].shape[0] == 5
     paths["info"].write_text("{not json")                                         # unreadable: regenerated
     assert json.loads(ensure_h36m(tmp_path, **kw)["info"].read_text())["frames_per_sequence"] == 4
+
+
+def test_varied_camera_rig_is_recorded_and_used_by_the_loader(tmp_path):
+    from pose_lab.data.h36m import load_h36m
+    from pose_lab.data.synthetic import generate_h36m
+    from pose_lab.data.synthetic.cameras import varied_rig
+
+    rig = varied_rig("S9", seed=1)
+    heights = [c.T[2] for c in rig]
+    assert len(rig) == 4 and min(heights) >= 500 and max(heights) <= 2600
+    assert np.ptp(heights) > 100                                     # varied, not one height
+    h36m_heights = [c.T[2] for c in h36m_rig("S9")]
+    assert not np.allclose(sorted(heights), sorted(h36m_heights))
+    assert [c.T.tolist() for c in varied_rig("S9", seed=1)] == [c.T.tolist() for c in rig]   # deterministic
+    kw = dict(subjects=["S9"], actions=["Walking"], frames_per_sequence=6, sequences_per_action=1, seed=1)
+    paths = generate_h36m(tmp_path, cameras="varied", **kw)
+    data = load_h36m(paths["3d"], paths["2d"])            # the rig comes from synthetic_h36m.json
+    assert [c.T.tolist() for c in data.cameras["S9"]] == [c.T.tolist() for c in rig]
+    w = data.positions_world["S9"]["Walking"]
+    for cam, x2d in zip(rig, data.positions_2d["S9"]["Walking"]):
+        np.testing.assert_allclose(x2d, project_to_2d(world_to_camera(w, cam), cam), atol=1e-2)
+    default = generate_h36m(tmp_path / "h", **kw)          # the default stays the published rig
+    assert [c.name for c in load_h36m(default["3d"], default["2d"]).cameras["S9"]] == \
+        [c.name for c in h36m_cameras("S9")]
+    with pytest.raises(ValueError, match="cameras"):
+        generate_h36m(tmp_path / "x", cameras="fisheye", **kw)
+    import json
+
+    info = json.loads(paths["info"].read_text())
+    info["rig"] = {"S9": [{"name": "broken"}]}
+    paths["info"].write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="rig"):
+        load_h36m(paths["3d"], paths["2d"])

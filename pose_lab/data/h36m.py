@@ -226,6 +226,31 @@ def _generation(npz, path):
     return str(value)
 
 
+def _synthetic_rig(path_3d, generation):
+    """The camera rig a synthetic writer recorded next to ``path_3d`` (None: the published cameras).
+
+    Only a ``synthetic_h36m.json`` of the same ``generation`` as the 3D file
+    counts, and only when it holds a ``"rig"`` (``cameras="varied"``).
+    """
+    info_path = Path(path_3d).parent / "synthetic_h36m.json"
+    if generation is None or not info_path.is_file():
+        return None
+    import json
+
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{info_path}: unreadable JSON ({err})") from None
+    if not isinstance(info, dict) or info.get("generation") != generation or not info.get("rig"):
+        return None
+    rig = info["rig"]
+    try:
+        return {str(s): [Camera.from_dict(d) for d in cams] for s, cams in rig.items()}
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{info_path}: field 'rig' must map subject -> list of camera dicts "
+                         f"(Camera.to_dict): {err}") from None
+
+
 def _to17(arr, path, subject, action):
     """A ``(T, 32 | 17, 3)`` array of the 3D file, checked (shape, finite), as the 17 H36M joints."""
     a = check_poses(arr, f"{path}: {subject}/{action}", dims=3, num_joints=(17, 32), batched=True, dtype=None)
@@ -419,8 +444,11 @@ def load_h36m(path_3d, path_2d=None, cameras=None) -> H36MData:
         path_3d: ``data_3d_h36m.npz`` (``positions_3d`` in metres).
         path_2d: optional ``data_2d_h36m_*.npz``; None projects the 3D joints
             through the cameras (ground-truth 2D, with distortion).
-        cameras: None for the published Human3.6M cameras of each subject, a
-            dict ``subject -> list of Camera``, or one list used for all subjects.
+        cameras: None for the published Human3.6M cameras of each subject (or,
+            for a synthetic dataset written with ``cameras="varied"``, the rig
+            recorded in the ``synthetic_h36m.json`` of the same generation next
+            to ``path_3d``), a dict ``subject -> list of Camera``, or one list
+            used for all subjects.
 
     Returns:
         :class:`H36MData`.
@@ -458,6 +486,8 @@ def load_h36m(path_3d, path_2d=None, cameras=None) -> H36MData:
                 )
             world[s][a] = (a17.astype(np.float64) * 1000.0).astype(np.float32)
     subjects = sorted(world, key=_subject_key)
+    if cameras is None:
+        cameras = _synthetic_rig(path_3d, _generation(npz, path_3d))
     cams = _resolve_cameras(cameras, subjects, path_3d)
 
     metadata = {"layout_name": "h36m", "num_joints": 17,

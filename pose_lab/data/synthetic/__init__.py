@@ -47,7 +47,7 @@ from .body import (
     sample_body,
     subject_body,
 )
-from .cameras import CAPTURE_CENTER, h36m_rig, random_camera
+from .cameras import CAPTURE_CENTER, h36m_rig, random_camera, varied_rig
 from .coco_writer import COCO_CATEGORY, mask_to_rle, rle_area, write_coco_dataset
 from .dataset import ENGINE_VERSION, ensure_h36m, generate_h36m, generate_h36m_arrays, h36m_action_names
 from .motion import (
@@ -111,5 +111,6 @@ __all__ = [
     "rle_area",
     "sample_body",
     "subject_body",
+    "varied_rig",
     "write_coco_dataset",
 ]

@@ -22,7 +22,7 @@ from pose_lab.geometry import (
 
 from .motion import CAPTURE_AREA
 
-__all__ = ["h36m_rig", "random_camera", "CAPTURE_CENTER", "CAPTURE_AREA"]
+__all__ = ["h36m_rig", "random_camera", "varied_rig", "CAPTURE_CENTER", "CAPTURE_AREA"]
 
 #: Centre of the floor area seen by all four Human3.6M cameras (world mm).
 CAPTURE_CENTER = np.array([0.5 * (CAPTURE_AREA[0] + CAPTURE_AREA[1]), 0.5 * (CAPTURE_AREA[2] + CAPTURE_AREA[3]), 0.0])
@@ -125,3 +125,27 @@ def random_camera(rng=None, target=None, azimuth=None, distance=(3000.0, 6500.0)
     fy = f * gen.uniform(0.998, 1.002)
     return Camera(name=name, focal=(f, fy), center=(w / 2.0, hgt / 2.0), radial=radial, tangential=(0.0, 0.0),
                   width=w, height=hgt, R=R, T=eye)
+
+
+def varied_rig(subject: str = "S1", seed: int = 0, n: int = 4, height=(500.0, 2600.0),
+               distance=(3000.0, 6000.0)) -> list[Camera]:
+    """A rig of ``n`` cameras around the capture area at varied heights and elevations.
+
+    The option of :func:`~pose_lab.data.synthetic.generate_h36m` (``cameras="varied"``) for wider
+    viewpoint coverage; the Human3.6M rig stays the default. Azimuths are spread evenly
+    (random start, +-0.4 rad jitter), heights and distances drawn from the ranges, focal
+    length 1050-1250 px on 1000 x 1000 images (about Human3.6M's), small radial
+    distortion; each camera looks at the capture centre at pelvis height (+-15 cm).
+    Deterministic in ``(subject, seed)``.
+
+    Example:
+        >>> cams = varied_rig("S9", seed=0)
+        >>> [round(c.T[2]) for c in cams]        # doctest: +SKIP
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n: expected a positive number of cameras, got {n!r}")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(str(subject).encode()), 0xCA3]))
+    start = rng.uniform(-np.pi, np.pi)
+    return [random_camera(rng, azimuth=start + 2 * np.pi * k / n + rng.uniform(-0.4, 0.4), distance=distance,
+                          height=height, focal=(1050.0, 1250.0), distortion=True, name=f"{subject}-varied-{k}")
+            for k in range(int(n))]

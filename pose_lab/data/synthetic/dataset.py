@@ -55,7 +55,7 @@ from pose_lab.geometry import project_to_2d, world_to_camera
 from pose_lab.skeletons import H36M17
 
 from .body import ALL_SUBJECTS, subject_body
-from .cameras import h36m_rig
+from .cameras import h36m_rig, varied_rig
 from .motion import ACTIONS, ALL_ACTIONS, FPS, generate_sequence
 
 __all__ = [
@@ -97,8 +97,20 @@ def _check_list(values, allowed, what):
     return values
 
 
+_CAMERA_OPTIONS = ("h36m", "varied")
+
+
+def subject_rig(subject, cameras="h36m", seed: int = 0):
+    """The cameras a synthetic subject is filmed with: the Human3.6M rig or :func:`varied_rig`."""
+    if cameras == "h36m":
+        return h36m_rig(subject)
+    if cameras == "varied":
+        return varied_rig(subject, seed)
+    raise ValueError(f"cameras: expected one of {list(_CAMERA_OPTIONS)}, got {cameras!r}")
+
+
 def generate_h36m_arrays(subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequence: int = 500,
-                         sequences_per_action: int = 2, seed: int = 0, fps: int = FPS):
+                         sequences_per_action: int = 2, seed: int = 0, fps: int = FPS, cameras: str = "h36m"):
     """Generate the synthetic dataset in memory (the contents of the two files).
 
     Args:
@@ -111,6 +123,11 @@ def generate_h36m_arrays(subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequ
         seed: global seed; each sequence gets its own stream from
             ``(seed, subject, action, k)``.
         fps: frame rate.
+        cameras: ``"h36m"`` (the published rig of each subject, default) or
+            ``"varied"`` (:func:`~pose_lab.data.synthetic.cameras.varied_rig`:
+            four cameras at varied heights and elevations per subject, seeded
+            by ``seed``; :func:`generate_h36m` records them in its JSON and
+            :func:`~pose_lab.data.h36m.load_h36m` reads them from there).
 
     Returns:
         ``(positions_3d, positions_2d, metadata)`` exactly as stored in the files
@@ -123,9 +140,10 @@ def generate_h36m_arrays(subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequ
         raise ValueError(f"frames_per_sequence must be a positive int, got {frames_per_sequence!r}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    subject_rig("S1", cameras, seed)   # a known option, or a ValueError naming it
     positions_3d, positions_2d = {}, {}
     for subject in subjects:
-        cams = h36m_rig(subject)
+        cams = subject_rig(subject, cameras, seed)
         positions_3d[subject], positions_2d[subject] = {}, {}
         for action in actions:
             for k, name in enumerate(h36m_action_names(action, sequences_per_action)):
@@ -182,8 +200,9 @@ def _swap_in(tmp: Path, out: Path, names) -> None:
         raise
 
 
-def _settings_info(subjects, actions, frames_per_sequence, sequences_per_action, seed, fps) -> dict:
+def _settings_info(subjects, actions, frames_per_sequence, sequences_per_action, seed, fps, cameras="h36m") -> dict:
     return {
+        "cameras": cameras,
         "generator": "pose_lab.data.synthetic.generate_h36m",
         "engine_version": ENGINE_VERSION,
         "seed": int(seed),
@@ -196,7 +215,7 @@ def _settings_info(subjects, actions, frames_per_sequence, sequences_per_action,
 
 
 def ensure_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequence: int = 500,
-                sequences_per_action: int = 2, seed: int = 0, fps: int = FPS) -> dict:
+                sequences_per_action: int = 2, seed: int = 0, fps: int = FPS, cameras: str = "h36m") -> dict:
     """:func:`generate_h36m` unless ``out_dir`` already holds exactly these settings (a cache).
 
     The settings (and :data:`ENGINE_VERSION`) are compared with the
@@ -212,7 +231,7 @@ def ensure_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequ
     subjects = _check_list(subjects, None, "subjects")
     actions = _check_list(actions, ALL_ACTIONS, "actions")
     paths = {"3d": out / FILE_3D, "2d": out / FILE_2D, "info": out / INFO_FILE}
-    want = _settings_info(subjects, actions, frames_per_sequence, sequences_per_action, seed, fps)
+    want = _settings_info(subjects, actions, frames_per_sequence, sequences_per_action, seed, fps, cameras)
     try:
         have = json.loads(paths["info"].read_text())
         fresh = all(have.get(k) == v for k, v in want.items()) and paths["3d"].exists() and paths["2d"].exists()
@@ -220,11 +239,11 @@ def ensure_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequ
         fresh = False
     if fresh:
         return paths
-    return generate_h36m(out, subjects, actions, frames_per_sequence, sequences_per_action, seed, fps)
+    return generate_h36m(out, subjects, actions, frames_per_sequence, sequences_per_action, seed, fps, cameras)
 
 
 def generate_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequence: int = 500,
-                  sequences_per_action: int = 2, seed: int = 0, fps: int = FPS) -> dict:
+                  sequences_per_action: int = 2, seed: int = 0, fps: int = FPS, cameras: str = "h36m") -> dict:
     """Write a synthetic Human3.6M in the VideoPose3D layout to ``out_dir``.
 
     The three files (3D, 2D, ``synthetic_h36m.json``) are written to a
@@ -237,8 +256,10 @@ def generate_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_se
 
     Args:
         out_dir: destination folder (created if needed).
-        subjects, actions, frames_per_sequence, sequences_per_action, seed, fps:
+        subjects, actions, frames_per_sequence, sequences_per_action, seed, fps, cameras:
             see :func:`generate_h36m_arrays` (a bare string is one subject / action).
+            With ``cameras="varied"`` the JSON holds the rig (``"rig": {subject: [camera
+            dicts]}``) and :func:`~pose_lab.data.h36m.load_h36m` uses it.
 
     Returns:
         ``{"3d": Path, "2d": Path, "info": Path}``.
@@ -253,8 +274,10 @@ def generate_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_se
     subjects = _check_list(subjects, None, "subjects")
     actions = _check_list(actions, ALL_ACTIONS, "actions")
     positions_3d, positions_2d, metadata = generate_h36m_arrays(
-        subjects, actions, frames_per_sequence, sequences_per_action, seed, fps)
-    info = _settings_info(subjects, actions, frames_per_sequence, sequences_per_action, seed, fps)
+        subjects, actions, frames_per_sequence, sequences_per_action, seed, fps, cameras)
+    info = _settings_info(subjects, actions, frames_per_sequence, sequences_per_action, seed, fps, cameras)
+    if cameras != "h36m":
+        info["rig"] = {s: [c.to_dict() for c in subject_rig(s, cameras, seed)] for s in positions_3d}
     info.update({
         "generation": "",
         "subjects": {s: {"height_mm": round(subject_body(s).height_mm, 1), "sex": subject_body(s).sex}
