@@ -5,8 +5,7 @@ The notebook 07 lifter (Martinez et al. 2017: ``build_lifter``, ``compile_lifter
 synthetic Human3.6M (``pose_lab.data.synthetic.generate_h36m``, notebook 07's full
 mode by default: 340 frames x 2 sequences per subject and action, seed 0, the 15
 Human3.6M actions of ``pose_lab.data.synthetic.ACTIONS``; ``--actions all`` adds the
-extras, ``--frames 500 --actions h36m`` on the 10-action engine of stop 23 is the
-"before" run of issue 13), validated on S8's last
+extras; issue 13's "before" numbers came from stop 23's 10-action engine at 500 x 2), validated on S8's last
 sequence of every action (``prepare_lifting_data(..., val_subjects=["S8"])``), and
 evaluated on
 
@@ -117,7 +116,7 @@ def load_data(args):
     from pose_lab.data.h36m import load_h36m
     from pose_lab.data.synthetic import ACTIONS, generate_h36m
 
-    actions = getattr(synthetic, "ALL_ACTIONS", ACTIONS) if args.actions == "all" else ACTIONS
+    actions = synthetic.ALL_ACTIONS if args.actions == "all" else ACTIONS
     settings = dict(actions=actions, frames_per_sequence=args.frames, sequences_per_action=args.seqs, seed=0)
     t0 = time.perf_counter()
     if args.data_dir is not None:

@@ -209,3 +209,15 @@ def test_real_mocap_retargeted_onto_a_synthetic_body():
     np.testing.assert_allclose(H36M17.bone_lengths(y), np.broadcast_to(target, (len(y), 16)), rtol=1e-9)
     _, y0, _ = real_mocap_lifting_arrays([clip], stride=40)
     assert np.abs(H36M17.bone_lengths(y0) - target).max() > 50      # CMU's own proportions differ
+
+
+def test_unsupervised_cmu_arrays_are_the_shared_ones_in_float32():
+    from pose_lab.evaluation.unsupervised_lifting import cmu_lifting_arrays
+
+    clip = Path(__file__).resolve().parents[1] / "data" / "samples" / "real" / "cmu_mocap" / "131_01.bvh"
+    x, y, n = cmu_lifting_arrays([clip], stride=40)
+    x0, y0, n0 = L.real_mocap_lifting_arrays([clip], stride=40)
+    assert x.dtype == y.dtype == np.float32
+    np.testing.assert_array_equal(x, x0.astype(np.float32))
+    np.testing.assert_array_equal(y, y0.astype(np.float32))
+    np.testing.assert_array_equal(n, n0)

@@ -485,3 +485,20 @@ def test_varied_camera_rig_is_recorded_and_used_by_the_loader(tmp_path):
     paths["info"].write_text(json.dumps(info))
     with pytest.raises(ValueError, match="rig"):
         load_h36m(paths["3d"], paths["2d"])
+
+
+def test_sequence_style_varies_the_subjects_habits_within_bounds():
+    from pose_lab.data.synthetic.actions import sequence_style
+
+    base = subject_body("S1").style
+    frozen = dict(base)
+    styles = [sequence_style(base, np.random.default_rng(k)) for k in range(400)]
+    assert base == frozen                                              # the subject's style is not changed
+    knee = np.array([s["knee"] for s in styles])
+    elbow = np.array([s["elbow"] for s in styles])
+    assert knee.min() >= 0 and knee.max() <= 0.9 and 0.15 < (knee > 0.25).mean() < 0.35   # a quarter bent-kneed
+    assert elbow.min() >= 0 and elbow.max() <= 1.3 and 0.2 < (elbow > 0.4).mean() < 0.45
+    for k in ("speed", "arm_swing", "tempo", "stance", "amplitude"):
+        v = np.array([s[k] for s in styles])
+        assert v.min() > 0 and v.std() > 0.05, k                     # positive factors that vary
+    assert sequence_style(base, np.random.default_rng(3)) == styles[3]  # deterministic in the generator

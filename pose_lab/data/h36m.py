@@ -46,6 +46,7 @@ to the protocol split.
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 import zipfile
@@ -235,8 +236,6 @@ def _synthetic_rig(path_3d, generation):
     info_path = Path(path_3d).parent / "synthetic_h36m.json"
     if generation is None or not info_path.is_file():
         return None
-    import json
-
     try:
         info = json.loads(info_path.read_text())
     except (OSError, ValueError) as err:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from pose_lab import geometry, metrics
+from pose_lab import metrics
 from pose_lab.geometry import ops as O
 from pose_lab.training.base import batched_predict
 from pose_lab.validation import check_poses
@@ -120,24 +120,7 @@ def cmu_lifting_arrays(paths, stride=1, subject="S9"):
     Returns:
         ``(N, 17, 2)`` pixels, ``(N, 17, 3)`` root-centred camera-frame mm, ``(N,)`` clip stems.
     """
-    from pathlib import Path
+    from pose_lab.data.lifting import real_mocap_lifting_arrays
 
-    from pose_lab.data.bvh import load_bvh
-    from pose_lab.data.synthetic import CAPTURE_CENTER
-
-    paths = [Path(p) for p in paths]
-    if not paths:
-        raise ValueError("cmu_lifting_arrays: no BVH paths given")
-    cams = geometry.h36m_cameras(subject)
-    x2d, y3d, names = [], [], []
-    for p in paths:
-        world = load_bvh(p).to_h36m17(fps=50)[::stride]  # (T, 17, 3) mm, z up
-        world = world - [*world[:, 0, :2].mean(0), 0.0] + [*CAPTURE_CENTER[:2], 0.0]
-        world[..., 2] += 80.0 - world[:, [3, 6], 2].min()  # ankles ~8 cm above the floor
-        for cam in cams:
-            cam3d = geometry.world_to_camera(world, cam)
-            x2d.append(geometry.project_to_2d(cam3d, cam))
-            y3d.append(cam3d - cam3d[:, :1])
-            names.append(np.full(len(world), p.stem))
-    return (np.concatenate(x2d).astype(np.float32), np.concatenate(y3d).astype(np.float32),
-            np.concatenate(names))
+    x2d, y3d, names = real_mocap_lifting_arrays(paths, subject=subject, stride=stride)
+    return x2d.astype(np.float32), y3d.astype(np.float32), names

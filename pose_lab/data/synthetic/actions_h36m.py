@@ -77,11 +77,16 @@ ARM_POSES = {
 }
 
 
+def _arm_dofs(side):
+    """The four angles of an arm pose (:data:`ARM_POSES` order) on ``side``."""
+    return tuple(f"{side}_{n}" for n in ("sh_flex", "sh_abd", "sh_rot", "elbow"))
+
+
 def _arm(v, rng, side, name, jitter=0.08):
     """Put arm pose ``name`` on ``side`` of the key pose ``v`` (in place, with jitter)."""
     f, a, r, e = ARM_POSES[name]
     vals = np.array([f, a, r, e]) + rng.normal(0.0, jitter, 4)
-    v[_idx(f"{side}_sh_flex", f"{side}_sh_abd", f"{side}_sh_rot", f"{side}_elbow")] = vals
+    v[_idx(*_arm_dofs(side))] = vals
     return v
 
 
@@ -175,7 +180,6 @@ def _overlay(p, track, names, weight):
 
 _ARM_DOFS = tuple(f"{s}_{n}" for s in "lr" for n in ("sh_flex", "sh_abd", "sh_rot", "elbow", "clav_elev",
                                                       "clav_prot", "wrist"))
-_HEAD_DOFS = ("neck_flex", "neck_bend", "neck_twist", "head_flex")
 
 
 def _look_around(p, amount=0.6, rate=0.25):
@@ -312,7 +316,7 @@ def _act_greeting(p):
         high = np.clip((p.get(f"{s}_sh_abd") - 1.2) / 0.6, 0.0, 1.0)
         p.add(f"{s}_sh_rot", -0.35 * high * osc)
     # walk up between the greetings: the legs walk while the arms are down
-    arms_down = np.clip(1.0 - np.abs(p.dofs - _base(p))[:, _idx(*_ARM_DOFS)].max(1) / 0.3, 0.0, 1.0)
+    arms_down = np.clip(1.0 - np.abs(p.dofs - rest)[:, _idx(*_ARM_DOFS)].max(1) / 0.3, 0.0, 1.0)
     env = arms_down * _bouts(p, on=(0.8, 1.5), off=(1.5, 3.0))
     _walk(p, env, cadence=0.95)
 
@@ -345,8 +349,7 @@ def _act_phoning(p):
     _walk(p, _bouts(p, on=(1.5, 4.0), off=(1.5, 4.0)), cadence=0.85, arm_swing=0.5)
     # the phone hand stays at the ear while walking (smooth weight: how far the elbow is up)
     for side in "lr":
-        names = tuple(f"{side}_{n}" for n in ("sh_flex", "sh_abd", "sh_rot", "elbow"))
-        _overlay(p, arm_hold, names, np.clip((arm_hold[:, DOF_INDEX[f"{side}_elbow"]] - 1.5) / 0.6, 0.0, 1.0))
+        _overlay(p, arm_hold, _arm_dofs(side), np.clip((arm_hold[:, DOF_INDEX[f"{side}_elbow"]] - 1.5) / 0.6, 0.0, 1.0))
 
 
 def _act_photo(p):
@@ -459,7 +462,7 @@ def _act_purchases(p):
     _walk(p, near * _bouts(p, on=(1.5, 3.5), off=(0.5, 1.5), start_on=True), cadence=0.9, arm_swing=0.7)
     for s in "lr":
         if abs(hold[DOF_INDEX[f"{s}_elbow"]] - base[DOF_INDEX[f"{s}_elbow"]]) > 0.5:   # the carrying arm
-            _overlay(p, carried, tuple(f"{s}_{n}" for n in ("sh_flex", "sh_abd", "sh_rot", "elbow")), 1.0)
+            _overlay(p, carried, _arm_dofs(s), 1.0)
 
 
 def _act_sitting(p):
@@ -584,10 +587,8 @@ def _act_walk_together(p):
     p.add("chest_twist", 0.2 * turn)
     talk = np.clip(_smooth_noise(rng, p.T, p.fps, 1, fmax=0.15)[:, 0], 0.0, 1.0)
     s = "l" if side < 0 else "r"           # the outer hand gestures
-    g = np.zeros_like(p.dofs)
-    _arm(g[0], rng, s, "gesture")
-    _overlay(p, np.broadcast_to(g[0], p.dofs.shape), tuple(f"{s}_{n}" for n in ("sh_flex", "sh_abd", "sh_rot", "elbow")),
-             0.8 * talk)
+    gesture = _arm(np.zeros(p.dofs.shape[1]), rng, s, "gesture")
+    _overlay(p, np.broadcast_to(gesture, p.dofs.shape), _arm_dofs(s), 0.8 * talk)
     _talk(p, talk)
     # the inner arm: holding hands (abducted towards the partner, little swing) or
     # round the partner's back (shoulder abducted, elbow bent, hand behind the partner)

@@ -140,7 +140,8 @@ def generate_h36m_arrays(subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_sequ
         raise ValueError(f"frames_per_sequence must be a positive int, got {frames_per_sequence!r}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    subject_rig("S1", cameras, seed)   # a known option, or a ValueError naming it
+    if cameras not in _CAMERA_OPTIONS:
+        raise ValueError(f"cameras: expected one of {list(_CAMERA_OPTIONS)}, got {cameras!r}")
     positions_3d, positions_2d = {}, {}
     for subject in subjects:
         cams = subject_rig(subject, cameras, seed)

@@ -28,7 +28,6 @@ COCO-17 keypoints and self-occlusion live in
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass, field
 
@@ -306,8 +305,12 @@ def _rng_for(seed, *parts):
     return np.random.default_rng(np.random.SeedSequence(key))
 
 
-_MIXIN_GROUPS = ("l_sh_|l_elbow|l_wrist|l_clav", "r_sh_|r_elbow|r_wrist|r_clav", "spine|chest", "neck|head",
-                 "l_hip|l_knee|l_ankle", "r_hip|r_knee|r_ankle")
+#: Angle columns of the mix-in's limb groups: left arm, right arm, trunk, neck, left leg, right leg.
+_MIXIN_GROUPS = tuple(
+    [i for i, n in enumerate(DOF_NAMES) if n.startswith(prefixes)]
+    for prefixes in (("l_sh_", "l_elbow", "l_wrist", "l_clav"), ("r_sh_", "r_elbow", "r_wrist", "r_clav"),
+                     ("spine", "chest"), ("neck", "head"), ("l_hip", "l_knee", "l_ankle"),
+                     ("r_hip", "r_knee", "r_ankle")))
 
 
 def _random_mixin(plan: _Plan, rng, p_sequence: float = 0.5):
@@ -325,8 +328,7 @@ def _random_mixin(plan: _Plan, rng, p_sequence: float = 0.5):
     groups = _MIXIN_GROUPS if plan.circle_radius is None and plan.mixin_legs else _MIXIN_GROUPS[:4]
     duration = plan.T / plan.fps
     for _ in range(int(rng.integers(1, 4))):
-        pat = re.compile(groups[int(rng.integers(len(groups)))])
-        cols = [i for i, n in enumerate(DOF_NAMES) if pat.match(n)]
+        cols = groups[int(rng.integers(len(groups)))]
         length = rng.uniform(1.0, 2.5)
         t0 = rng.uniform(-0.5, max(duration - 0.5, 0.0))
         ramp = 0.35 * length
