@@ -46,12 +46,18 @@ def lifter_optimizer(learning_rate=1e-3, decay_steps=100_000, decay_rate=0.96, s
     return keras.optimizers.Adam(learning_rate=schedule)
 
 
-def compile_lifter(model, optimizer=None, *, jit_compile="auto", steps_per_execution=1, **kwargs):
+def compile_lifter(model, optimizer=None, *, jit_compile=True, steps_per_execution=1, **kwargs):
     """Compile ``model`` with :func:`lifter_optimizer` (or ``optimizer``) and an MSE loss on z-scores.
 
     ``jit_compile`` and ``steps_per_execution`` are passed to ``Model.compile``
-    (see ``benchmarks/bench_lifting.py`` for their effect on CPU throughput);
-    ``kwargs`` too (``metrics=...``). Returns ``model``.
+    (``kwargs`` too: ``metrics=...``). Returns ``model``.
+
+    The default is XLA (``jit_compile=True``), the fastest setting measured for
+    this network under TensorFlow on the 2-core CPU at the paper's batch 64:
+    1.4-1.7x Keras's ``"auto"``, which means no XLA on a CPU
+    (``benchmarks/bench_lifting.py --part throughput``; the README has the
+    table). JAX always compiles with XLA, so it changes nothing there.
+    ``steps_per_execution > 1`` did not help at batch 64 in those runs.
     """
     model.compile(
         optimizer=optimizer if optimizer is not None else lifter_optimizer(),
