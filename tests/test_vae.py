@@ -276,3 +276,38 @@ def test_sampling_noise_state_is_saved_with_the_weights(tmp_path):
     np.testing.assert_array_equal(_np(fresh(x, training=True)["z"]), expected)
     loaded = keras.models.load_model(tmp_path / "m.keras", compile=False)
     np.testing.assert_array_equal(_np(loaded(x, training=True)["z"]), expected)
+
+
+def test_label_separability_separated_mixed_and_grouped():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 60)
+    groups = np.tile(np.repeat([0, 1], 30), 3)
+    centres = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0]])
+    separated = centres[y] + rng.normal(size=(180, 2))
+    r = metrics.label_separability(separated, y, groups=groups)
+    assert r["knn_accuracy"] == 1.0 and r["silhouette"] > 0.8 and r["chance"] == pytest.approx(1 / 3)
+    mixed = rng.normal(size=(180, 2))                      # labels carry no information
+    r = metrics.label_separability(mixed, y, groups=groups)
+    assert abs(r["knn_accuracy"] - 1 / 3) < 0.15 and abs(r["silhouette"]) < 0.1
+    # group-wise folds: each group's poses classified from the other group only (the independent count)
+    z = rng.normal(size=(180, 2)) + centres[y] / 15       # overlapping classes: accuracy between
+    r = metrics.label_separability(z, y, groups=groups, k=5)
+    expect = []
+    for g in (0, 1):
+        test, train = groups == g, groups != g
+        d = ((z[test][:, None] - z[train][None]) ** 2).sum(-1)
+        nn = np.argsort(d, axis=1, kind="stable")[:, :5]
+        votes = np.stack([np.bincount(row, minlength=3) for row in y[train][nn]])
+        expect.append(np.mean(votes.argmax(1) == y[test]))   # k odd, 3 classes: ties only 2-2-1 -> lowest class
+    assert r["knn_accuracy"] == pytest.approx(np.mean(expect), abs=0.02)
+    # a layout that holds within a subject only (subject 1's classes sit where subject 0's next class is):
+    # neighbours from the same subject make it look perfect; across subjects it is wrong every time
+    per_subject = np.c_[centres[(y + groups) % 3], 10.0 * groups] + rng.normal(size=(180, 3))
+    assert metrics.label_separability(per_subject, y)["knn_accuracy"] > 0.95
+    assert metrics.label_separability(per_subject, y, groups=groups)["knn_accuracy"] < 0.05
+    with pytest.raises(ValueError, match="labels"):
+        metrics.label_separability(separated, y[:-1])
+    with pytest.raises(ValueError, match="groups"):
+        metrics.label_separability(separated, y, groups=np.zeros(180))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.label_separability(np.full((180, 2), np.nan), y)

@@ -66,7 +66,7 @@ Modules
 * :mod:`pose_lab.metrics.tables`: :class:`ResultTable` (the kit's one result
   table) and the per-action tables;
 * :mod:`pose_lab.metrics.representation`: latent-space diagnostics
-  (:func:`active_units`);
+  (:func:`active_units`, :func:`label_separability`);
 * :mod:`pose_lab.metrics.realism`: realism of generated 3D poses (bone
   asymmetry, proportions, joint limits, diversity, Frechet distance,
   two-sample classifier).
@@ -107,7 +107,7 @@ from pose_lab.metrics.realism import (
     realism_report,
     two_sample_classifier_accuracy,
 )
-from pose_lab.metrics.representation import active_units
+from pose_lab.metrics.representation import active_units, label_separability
 from pose_lab.metrics.tables import ActionTable, ResultTable, evaluate_by_action, per_action_table
 
 # every public name of the submodules (their own ``__all__``), re-exported above
