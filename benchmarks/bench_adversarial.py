@@ -39,6 +39,8 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pose_lab import runtime  # noqa: E402  (cheap: no TensorFlow; after the path insert)
+
 MODELS = ("gan", "wgan", "wgan_gp_mlp", "wgan_gp_kcs", "vae_gan")
 LABELS = {"gan": "GAN (MLP critic)", "wgan": "WGAN, clipping (MLP)", "wgan_gp_mlp": "WGAN-GP (MLP critic)",
           "wgan_gp_kcs": "WGAN-GP (KCS critic)", "vae_gan": "VAE-GAN (MLP critic)"}
@@ -46,7 +48,6 @@ LABELS = {"gan": "GAN (MLP critic)", "wgan": "WGAN, clipping (MLP)", "wgan_gp_ml
 
 def load_poses(frames=340, sequences=2, stride=2):
     """Training poses ``(N, 16, 3)`` z-scored and the ``LiftingData`` (stats, mm poses)."""
-    from pose_lab import runtime
     from pose_lab.data.h36m import load_h36m
     from pose_lab.data.lifting import prepare_lifting_data
     from pose_lab.data.synthetic import ensure_h36m
@@ -124,7 +125,7 @@ def main(argv=None):
     n = args.samples
     reference, held_out = train_mm[idx[:n]], train_mm[idx[n:2 * n]]
     print(f"backend {keras.backend.backend()} | {len(ld.y_train):,} training poses | {args.minutes} min per model "
-          f"| load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+          f"| load average {runtime.load_average()}")
     samples, info = {}, {}
     for kind in args.models:
         model, hist, run = train(kind, ld, args.minutes, seed=args.seed, kcs_units=args.kcs_units)
@@ -135,7 +136,7 @@ def main(argv=None):
     table = realism_table(samples, reference, real=held_out, seed=args.seed,
                           title="Realism of 3D pose samples (synthetic H36M train subjects)")
     print(table.to_markdown() if hasattr(table, "to_markdown") else table)
-    print(f"load average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(f"load average after: {runtime.load_average()}")
     return table, info
 
 

@@ -39,9 +39,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from pose_lab import runtime  # noqa: E402  (cheap: no TensorFlow; after the path insert)
+
 
 def _real_coco():
-    from pose_lab import runtime
 
     candidates = [(runtime.data_dir() / "coco/annotations/person_keypoints_val2017.json",
                    runtime.data_dir() / "coco/val2017")]
@@ -66,7 +67,6 @@ def main(argv=None):
 
     import keras
 
-    from pose_lab import runtime
     from pose_lab.data.coco import load_coco_keypoints
     from pose_lab.data.pipelines import person_crop_dataset
     from pose_lab.data.synthetic import write_coco_dataset
@@ -133,7 +133,7 @@ def main(argv=None):
     print(f"train: {n_train} synthetic COCO images = {len(records)} persons x {epochs} epochs, batch {batch}, "
           f"{len(records) * epochs / t_train:.0f} samples/s, final loss {history.history['loss'][-1]:.5f}")
     print(f"time: data {t_data:.0f} s + train {t_train:.0f} s = {total / 60:.1f} min "
-          f"(backend {keras.backend.backend()}, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())})")
+          f"(backend {keras.backend.backend()}, load average {runtime.load_average()})")
     print()
     print("| evaluation | persons | AP | AP50 | AP75 | AR | PCK@0.05 | eval s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -44,12 +44,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def _load_average() -> str:
-    try:
-        return " ".join(f"{v:.1f}" for v in os.getloadavg())
-    except OSError:  # pragma: no cover
-        return "n/a"
+from pose_lab import runtime  # noqa: E402  (cheap: no TensorFlow; after the path insert)
 
 
 # ------------------------------------------------------------------ throughput
@@ -152,7 +147,7 @@ def part_throughput(args):
 
     backend = keras.backend.backend()
     print(f"\n### Training throughput, Martinez lifter (4.3M params), backend={backend}")
-    print(f"CPU cores visible: {os.cpu_count()}, load average before: {_load_average()}; "
+    print(f"CPU cores visible: {os.cpu_count()}, load average before: {runtime.load_average()}; "
           f"median of {args.repeats} interleaved rounds, {args.steps} steps per timed epoch\n")
     configs = [
         ("numpy, jit_compile=False (Keras's 'auto' on a CPU)", False, 1, "numpy"),
@@ -194,14 +189,13 @@ def part_throughput(args):
         print(f"| PyTorch {torch.__version__} replica (2 threads, no max-norm) | {cell(('torch', 64))} | "
               f"{cell(('torch', 256))} |")
     print("| reference: PyTorch 2.13 on the idle 2-core CPU (issue 5) | ~1,600 | ~3,000 |")
-    print(f"\nload average after: {_load_average()}")
+    print(f"\nload average after: {runtime.load_average()}")
 
 
 # ------------------------------------------------------------------- accuracy
 
 
 def _data(args, input_joints=None):
-    from pose_lab import runtime
     from pose_lab.data.h36m import load_h36m
     from pose_lab.data.lifting import prepare_lifting_data
 
@@ -238,7 +232,7 @@ def part_baseline(args, ld, source):
     print(f"train {len(ld.x_train):,} poses (S1,S5,S6,S7,S8, 4 cameras), test {len(ld.x_test):,} (S9,S11); "
           f"{ld.x_train.shape[1]} 2D joints; "
           f"{args.epochs} epochs at batch 64 in {train_s / 60:.1f} min "
-          f"(backend {keras.backend.backend()}, load average {_load_average()})\n")
+          f"(backend {keras.backend.backend()}, load average {runtime.load_average()})\n")
     print(table.to_markdown())
     return model, table, train_s
 
@@ -290,7 +284,7 @@ def part_variants(args):
     print(f"train {len(ld.x_train):,} poses (stride {args.stride}), test {len(ld.x_test):,} (S9, S11); "
           f"{args.epochs} epochs at batch 64 ({steps:,} steps: the learning rate has decayed to "
           f"{0.96 ** (steps / 100_000):.4f}x continuously, 1x with the staircase); seed {args.seed}; "
-          f"backend {keras.backend.backend()}, load average {_load_average()}\n")
+          f"backend {keras.backend.backend()}, load average {runtime.load_average()}\n")
     print("| variant | 2D joints | max-norm | LR decay | P1 (mm) | P2 (mm) | train (min) |")
     print("| --- | ---: | --- | --- | ---: | ---: | ---: |")
     for label, j, mode, decay, p1, p2, minutes in rows:

@@ -37,6 +37,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from pose_lab import runtime  # noqa: E402  (cheap: no TensorFlow; after the path insert)
+
 #: Candidate networks (``build_heatmap_model`` arguments, 128x96 -> 32x24 heatmaps).
 DESIGNS = {
     # notebook 02's recipe network: small ResNet, SimpleBaseline head + lateral skips
@@ -53,7 +55,6 @@ DESIGNS = {
 
 
 def _real_coco():
-    from pose_lab import runtime
 
     shared = runtime.shared_data_dir()
     candidates = [(runtime.data_dir() / "coco/annotations/person_keypoints_val2017.json",
@@ -81,7 +82,6 @@ def main(argv=None):
 
     import keras
 
-    from pose_lab import runtime
     from pose_lab.data.synthetic import PersonCropStream, write_coco_dataset
     from pose_lab.evaluation import keypoints2d as kp_eval
     from pose_lab.models.keypoints2d import build_heatmap_model
@@ -144,7 +144,7 @@ def main(argv=None):
 
     (work / "results.json").write_text(json.dumps(results, indent=1, default=str))
     print()
-    print(f"backend {keras.backend.backend()}, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}, "
+    print(f"backend {keras.backend.backend()}, load average {runtime.load_average()}, "
           f"work folder {work}")
     print("| design | params | bf16 | train min | steps | samples/s | AP | AP50 | PCK@0.05 | L/R swaps | "
           "AP per CPU-min | real AP | real PCK |")

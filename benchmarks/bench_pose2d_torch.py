@@ -26,6 +26,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from pose_lab import runtime  # noqa: E402  (cheap: no TensorFlow; after the path insert)
+
 
 def _torch_model(torch, widths=(16, 32, 64, 128), head=64, joints=17):  # pragma: no cover - optional
     nn = torch.nn
@@ -161,7 +163,7 @@ def main(argv=None):
             results[name].append(fn())
     print(f"parameters: Keras {net.count_params():,}")
     print(f"notebook 02's network, batch {bs}, {steps} steps per round, median of {rounds} interleaved rounds, "
-          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+          f"load average {runtime.load_average()}")
     print("| framework | training samples/s |")
     print("| --- | ---: |")
     med = {name: float(np.median(r)) for name, r in results.items()}

@@ -76,15 +76,10 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pose_lab import runtime  # noqa: E402  (cheap: no TensorFlow; after the path insert)
+
 #: The limb-group ratio real / synthetic that issue 13 asks for.
 LIMB_RATIO_TARGET = 2.0
-
-
-def _load_average() -> str:
-    try:
-        return " ".join(f"{v:.1f}" for v in os.getloadavg())
-    except OSError:  # pragma: no cover
-        return "n/a"
 
 
 def joint_groups():
@@ -252,7 +247,6 @@ def print_tables(title, res):
 def train(x, y, ld, args, label):
     import keras
 
-    from pose_lab import runtime
     from pose_lab.models.lifting import build_lifter
     from pose_lab.training.lifting import compile_lifter, fit_lifter
 
@@ -264,12 +258,11 @@ def train(x, y, ld, args, label):
     fit_lifter(model, x, y, epochs=args.epochs, batch_size=64, validation_data=ld.validation_data)
     seconds = time.perf_counter() - t0
     print(f"{label}: trained in {seconds / 60:.1f} min ({len(x) * args.epochs / seconds:,.0f} samples/s, "
-          f"backend {keras.backend.backend()}, load average {_load_average()})", flush=True)
+          f"backend {keras.backend.backend()}, load average {runtime.load_average()})", flush=True)
     return model, seconds
 
 
 def main(argv=None):
-    from pose_lab import runtime
 
     smoke = runtime.is_smoke()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -304,7 +297,7 @@ def main(argv=None):
     runtime.set_seed(args.seed)
     print(f"# Synthetic -> real transfer of the Martinez lifter ({'smoke' if smoke else 'full'} mode)")
     print(f"pose_lab from {Path(pose_lab.__file__).parent}; backend {keras.backend.backend()}; "
-          f"load average {_load_average()}")
+          f"load average {runtime.load_average()}")
     data, source = load_data(args)
     ld = prepare_lifting_data(data, val_subjects=["S8"], train_stride=args.stride, test_stride=args.stride)
     print(f"data: {source}")

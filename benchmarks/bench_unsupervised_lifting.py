@@ -37,6 +37,8 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pose_lab import runtime  # noqa: E402  (cheap: no TensorFlow; after the path insert)
+
 #: the ablation: name -> UnsupervisedLifter weights
 ABLATION = {
     "full": dict(adversarial_weight=1.0, consistency_3d_weight=1.0, cycle_2d_weight=1.0),
@@ -45,16 +47,8 @@ ABLATION = {
 }
 
 
-def _load_average() -> str:
-    try:
-        return " ".join(f"{v:.1f}" for v in os.getloadavg())
-    except OSError:  # pragma: no cover
-        return "n/a"
-
-
 def load_data(frames=340, sequences=2, train_stride=2, test_stride=5):
     """``(train LiftingArrays, test LiftingArrays, H36MData, source)`` from the synthetic Human3.6M."""
-    from pose_lab import runtime
     from pose_lab.data.h36m import load_h36m
     from pose_lab.data.synthetic import ensure_h36m
 
@@ -106,7 +100,6 @@ def train_supervised(data, *, epochs, train_stride, test_stride, hidden=1024, se
 
 def _cmu(model, seed):
     """P-MPJPE / N-MPJPE of ``model`` on the real CMU clips seen by S9's cameras (notebook 12, section 9)."""
-    from pose_lab import runtime
     from pose_lab.evaluation.unsupervised_lifting import cmu_lifting_arrays, evaluate_unsupervised_lifter
 
     root = runtime.shared_data_dir()
@@ -152,7 +145,7 @@ def main(argv=None):
     print(f"### Unsupervised lifting (Chen et al. 2019) on {source}")
     print(f"train: {len(train.inputs_2d):,} 2D poses (S1,S5,S6,S7,S8 x 4 cameras, stride {args.stride}, no 3D); "
           f"test: {len(test.inputs_2d):,} (S9,S11, stride {args.test_stride}); backend {keras.backend.backend()}; "
-          f"load average before {_load_average()}\n")
+          f"load average before {runtime.load_average()}\n")
     rows = {}
     for run in args.runs:
         if run == "supervised":
@@ -187,7 +180,7 @@ def main(argv=None):
         pm = table.average["P-MPJPE"]
         print(f"| {name} | {pm:.1f} | {table.average['N-MPJPE']:.1f} | {pm / sup:.2f} | {what}, "
               f"{secs / 60:.1f} min |")
-    print(f"\ntarget: unsupervised (full) P-MPJPE <= 1.6 x supervised; load average after {_load_average()}")
+    print(f"\ntarget: unsupervised (full) P-MPJPE <= 1.6 x supervised; load average after {runtime.load_average()}")
     return rows
 
 

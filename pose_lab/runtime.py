@@ -41,6 +41,7 @@ __all__ = [
     "shared_data_dir",
     "repo_root",
     "describe",
+    "load_average",
     "progress",
 ]
 
@@ -280,6 +281,17 @@ def progress(total, label: str, enabled=True):
                 bar.update(len(chunk))
     """
     return _Progress(total, label, bool(enabled), _interactive())
+
+
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages as ``"0.5 1.3 1.9"`` (``"n/a"`` where the OS has none).
+
+    The benchmarks print it beside their timings: other work on a 2-core machine slows every number.
+    """
+    try:
+        return " ".join(f"{v:.1f}" for v in os.getloadavg())
+    except (OSError, AttributeError):  # no load average (e.g. Windows)
+        return "n/a"
 
 
 def describe(print_fn=print) -> str:

@@ -117,3 +117,16 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["f.txt"]  # no temporary file left
     runtime.atomic_write(path, lambda fh: fh.write(b"\x00bytes"), binary=True, fsync=True)
     assert path.read_bytes() == b"\x00bytes"
+
+
+def test_load_average_formats_three_numbers_or_says_na(monkeypatch):
+    monkeypatch.setattr(runtime.os, "getloadavg", lambda: (0.04, 1.25, 12.0), raising=False)
+    assert runtime.load_average() == "0.0 1.2 12.0"   # one decimal each (1.25 rounds half to even)
+
+    def unavailable():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(runtime.os, "getloadavg", unavailable, raising=False)
+    assert runtime.load_average() == "n/a"
+    monkeypatch.delattr(runtime.os, "getloadavg")
+    assert runtime.load_average() == "n/a"
