@@ -435,3 +435,9 @@ def test_validation_split_holds_out_training_sequences_never_test_subjects(h36m_
     from pose_lab.data.lifting import _sequence_key
     assert sorted(["Walking 10", "Walking 2", "Walking", "Walking 1"], key=_sequence_key) == [
         "Walking", "Walking 1", "Walking 2", "Walking 10"]
+
+
+def test_compile_lifter_uses_xla_by_default_and_keeps_an_explicit_choice():
+    """XLA is the measured fastest setting on CPU (README): the default, not Keras's "auto" (no XLA on a CPU)."""
+    assert T.compile_lifter(M.build_lifter(hidden=16)).jit_compile is True
+    assert T.compile_lifter(M.build_lifter(hidden=16), jit_compile=False).jit_compile is False
