@@ -83,14 +83,19 @@ def _measure_throughput(model, batch_size=64, num_samples=20_000, *, epochs=2, s
     return float(num_samples / np.median(timer.times[1:]))
 
 
-def _keras_rate(batch_size, jit_compile, steps_per_execution, pipeline, steps, seed=0):
+def _keras_rate(batch_size, jit_compile, steps_per_execution, pipeline, steps, seed=0, policy="float32"):
     import keras
 
     from pose_lab.models.lifting import build_lifter
     from pose_lab.training.lifting import compile_lifter
 
     keras.utils.set_random_seed(seed)
-    model = compile_lifter(build_lifter(), jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)  # e.g. "mixed_bfloat16": bf16 matmuls (AMX on this CPU)
+    try:
+        model = compile_lifter(build_lifter(), jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    finally:
+        keras.config.set_dtype_policy(previous)
     n = batch_size * steps
     if pipeline == "tf.data":
         if keras.backend.backend() != "tensorflow":
@@ -142,6 +147,33 @@ def _torch_rate(batch_size, steps, threads=2):  # pragma: no cover - optional re
     return n / float(np.median(times[1:]))
 
 
+def _train_flops_per_sample(model):
+    """Floating-point operations of one training sample through the Dense layers of ``model``.
+
+    A Dense layer with an ``n_in x n_out`` kernel costs ``2 n_in n_out`` FLOPs
+    forward and twice that backward (the gradients of its input and of its
+    kernel), the first layer skipping its input gradient. Batch norm, dropout,
+    ReLU and the optimizer are left out: they are the "overhead" the
+    utilisation column shows.
+    """
+    dense = [w.shape for w in model.weights if len(w.shape) == 2]
+    macs = [int(a) * int(b) for a, b in dense]
+    return 6 * sum(macs) - 2 * macs[0]
+
+
+def _gemm_peak(batch_size, repeats=200):
+    """fp32 GEMM rate (FLOP/s) of ``(batch, 1024) @ (1024, 1024)`` with NumPy's BLAS: the machine's ceiling."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((batch_size, 1024)).astype(np.float32)
+    b = rng.standard_normal((1024, 1024)).astype(np.float32)
+    for _ in range(10):
+        a @ b
+    t = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2.0 * batch_size * 1024 * 1024 * repeats / (time.perf_counter() - t)
+
+
 def part_throughput(args):
     import keras
 
@@ -159,11 +191,18 @@ def part_throughput(args):
     if backend == "jax":
         configs = [("numpy, jit (JAX always compiles)", "auto", 1, "numpy"),
                    ("numpy, steps_per_execution=16", "auto", 16, "numpy")]
+    if args.bf16:  # AMX-BF16 / a GPU: is "mixed_bfloat16" worth its rounding?
+        jit = True if backend == "tensorflow" else "auto"
+        configs.append(('numpy, mixed_bfloat16 (bf16 matmuls)', jit, 1, "numpy", "mixed_bfloat16"))
+    configs = [c if len(c) == 5 else (*c, "float32") for c in configs]
     rates = {}
+    peaks = {}
     for _ in range(args.repeats):  # interleave, so a burst of load hits every setting alike
-        for name, jit, spe, pipe in configs:
+        for bs in (64, 256):
+            peaks.setdefault(bs, []).append(_gemm_peak(bs))
+        for name, jit, spe, pipe, policy in configs:
             for bs in (64, 256):
-                r = _keras_rate(bs, jit, spe, pipe, steps=args.steps)
+                r = _keras_rate(bs, jit, spe, pipe, steps=args.steps, policy=policy)
                 rates.setdefault((name, bs), []).append(r)
         if args.torch:
             try:
@@ -175,10 +214,22 @@ def part_throughput(args):
                 for bs in (64, 256):
                     rates.setdefault(("torch", bs), []).append(_torch_rate(bs, args.steps))
 
+    from pose_lab.models.lifting import build_lifter
+
+    flops = _train_flops_per_sample(build_lifter())
+    peak = {bs: float(np.median(v)) for bs, v in peaks.items()}
+
     def cell(key):
         v = [r for r in rates.get(key, []) if r is not None]
-        return f"{np.median(v):,.0f}" if v else "-"
+        if not v:
+            return "-"
+        rate = float(np.median(v))
+        return f"{rate:,.0f} ({100 * rate * flops / peak[key[1]]:.0f} %)"
 
+    print(f"Dense FLOPs per training sample: {flops / 1e6:.1f} M; in brackets the share of the fp32 GEMM "
+          f"rate of (batch x 1024) @ (1024 x 1024) with NumPy's BLAS, {peak[64] / 1e9:.0f} GFLOP/s at 64 "
+          f"and {peak[256] / 1e9:.0f} GFLOP/s at 256 (median of the rounds): the rest of a step is batch "
+          "norm, dropout, the optimizer and framework overhead\n")
     print("| setting | batch 64 (samples/s) | batch 256 (samples/s) |")
     print("| --- | ---: | ---: |")
     for name, *_ in configs:
@@ -340,6 +391,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=150, help="steps per timed epoch (throughput)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds (throughput); the median is printed")
     p.add_argument("--torch", action="store_true", help="also time a PyTorch replica if installed")
+    p.add_argument("--bf16", action="store_true",
+                   help='also time the "mixed_bfloat16" policy (throughput; bf16 matmuls, e.g. AMX)')
     p.add_argument("--frames", type=int, default=340, help="synthetic frames per sequence")
     p.add_argument("--sequences", type=int, default=2, help="synthetic sequences per action")
     p.add_argument("--stride", type=int, default=1, help="training frame stride")
