@@ -36,3 +36,9 @@ def test_notebook_conventions(path):
     assert "google.colab" in setup and "pip" in setup, f"{path.name}: first code cell must install pose_lab in Colab"
     assert "runtime.describe()" in setup and "is_smoke()" in setup
     assert nb["metadata"].get("kernelspec", {}).get("name") == "python3"
+    # nbformat 4.5 requires a unique id per cell (a missing one "will become a hard error" in nbformat)
+    if (nb["nbformat"], nb["nbformat_minor"]) >= (4, 5):
+        ids = [c.get("id") for c in cells]
+        missing = [i for i, v in enumerate(ids) if not v]
+        assert not missing, f"{path.name}: cells {missing} have no 'id' (nbformat 4.5); give each a unique id"
+        assert len(set(ids)) == len(ids), f"{path.name}: cell ids are not unique"
