@@ -300,6 +300,14 @@ def test_generate_sequence_validates():
         forward_kinematics(subject_body("S1"), np.zeros((3, 5)))
 
 
+@pytest.mark.parametrize("action", ALL_ACTIONS)
+def test_every_action_generates_one_and_two_frames(action):
+    # n_frames >= 1 is the documented contract ("Turning" used to fail at 1 frame: np.gradient of one value)
+    for n in (1, 2):
+        seq = generate_sequence(action, "S1", n_frames=n, seed=0)
+        assert seq.joints.shape == (n, 17, 3) and np.isfinite(seq.joints).all()
+
+
 # --------------------------------------------------------------------------- COCO keypoints
 def _standing(subject="S1"):
     b = subject_body(subject)

@@ -495,7 +495,7 @@ def _act_turning(p):
     phase = rng.random() + np.cumsum(np.full(p.T, freq)) / p.fps
     _gait(p, phase, g, envelope=env)
     # the head leads the turn
-    vel = np.gradient(yaw_t) * p.fps
+    vel = np.gradient(yaw_t) * p.fps if p.T > 1 else np.zeros_like(yaw_t)  # np.gradient needs 2 values
     p.add("neck_twist", np.clip(0.35 * vel, -0.8, 0.8))
     p.yaw = p.yaw + yaw_t
 
