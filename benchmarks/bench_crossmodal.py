@@ -23,6 +23,7 @@ Usage::
 
     python benchmarks/bench_crossmodal.py            # 64x64, 24k crops, 12 epochs
     python benchmarks/bench_crossmodal.py --quick    # a one-minute check
+    python benchmarks/bench_crossmodal.py --image-backbone pose2d-synthetic   # encoder from the 2D checkpoint
 
 Timings are wall-clock on whatever machine runs it; say how loaded the CPU was
 when you quote them.
@@ -45,6 +46,7 @@ from pose_lab.data.crossmodal import crossmodal_stats, prepare_crossmodal_data  
 from pose_lab.data.synthetic import TEST_SUBJECTS, TRAIN_SUBJECTS, render_crops  # noqa: E402
 from pose_lab.evaluation.crossmodal import IMAGE_TO_3D, POSE2D_TO_3D, evaluate_crossmodal, mean_pose  # noqa: E402
 from pose_lab.evaluation.lifting import predict_3d, protocol_errors  # noqa: E402
+from pose_lab.models.backbones import backbone_for_image_size  # noqa: E402
 from pose_lab.models.crossmodal import build_crossmodal_networks  # noqa: E402
 from pose_lab.models.lifting import build_lifter  # noqa: E402
 from pose_lab.training.crossmodal import CrossModalVAE, suggested_jit_compile  # noqa: E402
@@ -64,6 +66,10 @@ def parse_args(argv=None):
     p.add_argument("--no-lifter", action="store_true", help="skip the supervised lifter baseline")
     p.add_argument("--quick", action="store_true", help="32x32, 1k crops, 3 epochs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-backbone", default=None, choices=["pose2d-synthetic"],
+                   help="start the image encoder from this shipped checkpoint's backbone (issue 10, item 6)")
+    p.add_argument("--backbone-size", type=int, default=128,
+                   help="side the crops are resized to for --image-backbone (the checkpoint saw ~128-px persons)")
     p.add_argument("--verbose", action="store_true", help="print one line per training epoch")
     args = p.parse_args(argv)
     if args.quick:
@@ -84,8 +90,11 @@ def widths_for(size):
 
 def make_model(args, stats, jit_compile=None):
     enc_w, dec_w = widths_for(args.size)
+    backbone = None
+    if args.image_backbone:
+        backbone = backbone_for_image_size((args.backbone_size, args.backbone_size), args.image_backbone)
     nets = build_crossmodal_networks(image_size=args.size, latent_dim=args.latent_dim,
-                                     encoder_widths=enc_w, decoder_widths=dec_w)
+                                     encoder_widths=enc_w, decoder_widths=dec_w, image_backbone=backbone)
     model = CrossModalVAE(**nets, beta=args.beta, stats=stats, seed=args.seed)
     jit = suggested_jit_compile() if jit_compile is None else jit_compile
     model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
@@ -152,6 +161,8 @@ def main(argv=None):
 
     model = make_model(args, stats)
     print(f"CrossModalVAE: {model.count_params():,} parameters, latent {args.latent_dim}, beta {args.beta}")
+    print("image encoder: " + (f"the {args.image_backbone} backbone (crops resized to {args.backbone_size} px), fine-tuned"
+                               if args.image_backbone else "random initialisation"))
     t0 = time.perf_counter()
     history = model.fit(d_train, batch_size=args.batch_size, epochs=args.epochs, verbose=2 if args.verbose else 0,
                         validation_data=d_val).history

@@ -411,3 +411,30 @@ def test_sampling_noise_state_is_saved_with_the_weights(stats, data, tmp_path):
     fresh = make_model(stats)
     fresh.load_weights(tmp_path / "w.weights.h5")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(fresh(x, training=True)["pose3d_from_2d"]), expected)
+
+
+@pytest.mark.parametrize("image_size, backbone_size", [(64, (64, 64)), (32, (64, 64))])
+def test_image_encoder_on_a_pretrained_backbone(tmp_path, image_size, backbone_size):
+    """Issue 10 item 6: the image encoder can start from the shipped 2D checkpoint's backbone."""
+    from pose_lab import pretrained
+    from pose_lab.models.backbones import backbone_for_image_size
+
+    bb = backbone_for_image_size(backbone_size, "pose2d-synthetic")
+    enc = build_image_encoder(image_size=image_size, latent_dim=LATENT, backbone=bb)
+    for a, b in zip(enc.get_layer(bb.name).get_weights(), pretrained.load_backbone().get_weights()):
+        np.testing.assert_array_equal(a, b)  # the checkpoint's weights, not a fresh initialisation
+    # the heads read the backbone's stride-32 map of the [0, 255] image, resized to the backbone's size
+    x = np.random.default_rng(0).uniform(0, 1, (2, image_size, image_size, 3)).astype("float32")
+    pooled = keras.Model(enc.input, enc.get_layer("pool").output).predict(x, verbose=0)
+    pixels = keras.ops.image.resize(x * 255.0, backbone_size, interpolation="bilinear")
+    expect = keras.ops.convert_to_numpy(bb(pixels)["stride32"]).reshape(2, -1)
+    np.testing.assert_allclose(pooled, expect, rtol=1e-4, atol=1e-4)
+    mean, log_var = enc.predict(x, verbose=0)
+    assert mean.shape == (2, LATENT) and log_var.shape == (2, LATENT)
+    path = tmp_path / "enc.keras"
+    enc.save(path)
+    np.testing.assert_allclose(keras.saving.load_model(path).predict(x, verbose=0)[0], mean, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="backbone_features"):
+        build_image_encoder(image_size=image_size, backbone=bb, backbone_features="stride2")
+    with pytest.raises(ValueError, match="backbone"):
+        build_image_encoder(image_size=image_size, backbone="pose2d-synthetic")

@@ -35,6 +35,7 @@ __all__ = [
     "mobile_backbone",
     "inverted_residual",
     "build_backbone",
+    "backbone_for_image_size",
     "FEATURE_KEYS",
     "RESNET50_FEATURE_LAYERS",
 ]
@@ -318,3 +319,44 @@ def build_backbone(backbone="small", input_shape=(128, 96, 3), weights=None, inp
             raise ValueError(f"the mobile backbone has no pretrained weights; got weights={weights!r}")
         return mobile_backbone(input_shape, input_scale=input_scale, **kwargs)
     raise ValueError(f"backbone must be 'resnet50', 'small' or 'mobile', got {backbone!r}")
+
+
+def backbone_for_image_size(image_size, source="pose2d-synthetic", *, backbone_kwargs=None, name=None):
+    """The small backbone rebuilt for ``image_size``, with the weights of ``source`` copied in.
+
+    The shipped ``pose2d-synthetic`` backbone was built for 128x96 person crops;
+    it is fully convolutional, so the same builder at the detector's image size
+    has the same weights (only the input shape differs).
+
+    Args:
+        image_size: ``(height, width)``, multiples of 32.
+        source: ``"pose2d-synthetic"`` (or another name of
+            :func:`pose_lab.pretrained.available`), a built backbone ``keras.Model``
+            of the same architecture at any size, or ``None`` (random weights).
+        backbone_kwargs: builder arguments of :func:`small_resnet_backbone`;
+            default the widths of ``"pose2d-synthetic"`` (``(16, 32, 64, 128)``).
+        name: model name (default that of ``source``).
+
+    Returns:
+        Backbone ``keras.Model``: images ``(B, H, W, 3)`` -> ``{"stride4", ..., "stride32"}``.
+    """
+    h, w, _ = _check_input_shape(tuple(image_size)[:2] + (3,))
+    kwargs = dict(backbone_kwargs or {"widths": (16, 32, 64, 128)})
+    if isinstance(source, str):
+        from pose_lab.pretrained import load_backbone  # lazily: pretrained builds on models
+
+        source = load_backbone(source)
+    if source is not None and not isinstance(source, keras.Model):
+        raise ValueError(f"source: expected a pretrained name, a backbone keras.Model or None, got {source!r}")
+    if name is None:
+        name = source.name if source is not None else "small_resnet_backbone"
+    target = small_resnet_backbone((h, w, 3), name=name, **kwargs)
+    if source is not None:
+        src = source.get_weights()
+        shapes = [tuple(v.shape) for v in target.weights]
+        if [tuple(s.shape) for s in src] != shapes:
+            raise ValueError(f"source: its weights do not fit small_resnet_backbone(**{kwargs}) "
+                             f"({len(src)} arrays against {len(shapes)}); "
+                             "pass its builder arguments as backbone_kwargs")
+        target.set_weights(src)
+    return target

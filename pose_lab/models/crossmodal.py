@@ -123,6 +123,8 @@ def build_image_encoder(
     blocks_per_stage: int = 1,
     pooling: str = "flatten",
     log_var_bias: float = -4.0,
+    backbone=None,
+    backbone_features: str = "stride32",
     name: str = "image_encoder",
 ) -> keras.Model:
     """ResNet-style image encoder with mean and log-variance heads.
@@ -147,6 +149,18 @@ def build_image_encoder(
             recover limb positions from channel statistics).
         log_var_bias: initial bias of the log-variance head (see
             :func:`build_pose2d_encoder`).
+        backbone: ``None`` (the stages above, random initialisation) or a
+            backbone ``keras.Model`` with the kit's interface (RGB in ``[0, 255]``
+            -> ``{"stride4", ..., "stride32"}``, :mod:`pose_lab.models.backbones`),
+            e.g. the shipped 2D pose network's backbone rebuilt for this size,
+            ``backbone_for_image_size((128, 128), "pose2d-synthetic")``. The
+            encoder scales its ``[0, 1]`` input to ``[0, 255]``, resizes it
+            (bilinear) to the backbone's input size where the two differ (the
+            checkpoint saw persons about 128 px tall), and reads
+            ``backbone_features``; ``widths`` and ``blocks_per_stage`` are then
+            unused. The backbone is fine-tuned with the rest (set its
+            ``trainable = False`` to freeze it).
+        backbone_features: the backbone map the heads read (``"stride32"``).
         name: model name.
 
     Returns:
@@ -161,19 +175,22 @@ def build_image_encoder(
     if pooling not in ("flatten", "avg"):
         raise ValueError(f"pooling: expected 'flatten' or 'avg', got {pooling!r}")
     min_side = 2 ** len(widths)
-    if h < min_side or w < min_side:
+    if backbone is None and (h < min_side or w < min_side):
         raise ValueError(
             f"image_size: {len(widths)} stages halve the image {len(widths)} times, so each side "
             f"must be >= {min_side}; got {(h, w)}"
         )
 
     inputs = keras.Input((h, w, channels), name="image")
-    x = layers.Rescaling(2.0, offset=-1.0, name="to_unit_range")(inputs)  # [0, 1] -> [-1, 1]
-    x = conv_bn_relu(x, widths[0], 3, 2, "stem", **_CONV)
-    for s, width in enumerate(widths):
-        for b in range(blocks_per_stage):
-            strides = 2 if (s > 0 and b == 0) else 1
-            x = basic_block(x, width, strides, f"stage{s + 1}_block{b + 1}", suffixes=("a", "b"), **_CONV)
+    if backbone is not None:
+        x = _backbone_features(inputs, backbone, backbone_features, channels)
+    else:
+        x = layers.Rescaling(2.0, offset=-1.0, name="to_unit_range")(inputs)  # [0, 1] -> [-1, 1]
+        x = conv_bn_relu(x, widths[0], 3, 2, "stem", **_CONV)
+        for s, width in enumerate(widths):
+            for b in range(blocks_per_stage):
+                strides = 2 if (s > 0 and b == 0) else 1
+                x = basic_block(x, width, strides, f"stage{s + 1}_block{b + 1}", suffixes=("a", "b"), **_CONV)
     if pooling == "flatten":
         x = layers.Flatten(name="pool")(x)
     else:
@@ -181,6 +198,24 @@ def build_image_encoder(
     z_mean = layers.Dense(latent_dim, name="z_mean")(x)
     z_log_var = _log_var_head(x, latent_dim, log_var_bias)
     return keras.Model(inputs, [z_mean, z_log_var], name=name)
+
+
+def _backbone_features(inputs, backbone, key, channels):
+    """``backbone``'s map ``key`` of ``[0, 1]`` images: x 255, resized to the backbone's input if needed."""
+    if not isinstance(backbone, keras.Model):
+        raise ValueError(f"backbone: expected None or a backbone keras.Model, got {type(backbone).__name__}")
+    shape = tuple(backbone.input_shape[1:])
+    if len(shape) != 3 or shape[-1] != channels or None in shape:
+        raise ValueError(f"backbone: expects images of shape {shape}; the encoder needs (H, W, {channels}) "
+                         "with a fixed size (build it with backbone_for_image_size)")
+    x = layers.Rescaling(255.0, name="to_pixel_range")(inputs)  # the kit's backbones take [0, 255]
+    if tuple(inputs.shape[1:3]) != shape[:2]:
+        x = layers.Resizing(shape[0], shape[1], interpolation="bilinear", name="to_backbone_size")(x)
+    outputs = backbone(x)
+    if not isinstance(outputs, dict) or key not in outputs:
+        keys = sorted(outputs) if isinstance(outputs, dict) else type(outputs).__name__
+        raise ValueError(f"backbone_features: {key!r} is not an output of the backbone ({keys})")
+    return outputs[key]
 
 
 # ------------------------------------------------------------------- image decoder
@@ -349,11 +384,14 @@ def build_crossmodal_networks(
     pose_blocks: int = 5,
     channels: int = 3,
     pooling: str = "flatten",
+    image_backbone=None,
+    backbone_features: str = "stride32",
 ) -> dict:
     """Build the four networks with one shared ``latent_dim``.
 
     Arguments are passed to :func:`build_image_encoder` (``encoder_widths``,
-    ``blocks_per_stage``, ``pooling``), :func:`build_image_decoder`
+    ``blocks_per_stage``, ``pooling``; ``image_backbone`` as its ``backbone``,
+    e.g. the shipped 2D checkpoint's, and ``backbone_features``), :func:`build_image_decoder`
     (``decoder_widths``) and the pose networks (``pose_hidden`` units,
     ``pose_blocks`` blocks).
 
@@ -369,7 +407,8 @@ def build_crossmodal_networks(
     """
     return {
         "image_encoder": build_image_encoder(image_size, latent_dim, channels, encoder_widths,
-                                             blocks_per_stage, pooling=pooling),
+                                             blocks_per_stage, pooling=pooling, backbone=image_backbone,
+                                             backbone_features=backbone_features),
         "image_decoder": build_image_decoder(image_size, latent_dim, channels, decoder_widths),
         "pose2d_encoder": build_pose2d_encoder(num_joints_2d, latent_dim, pose_hidden, pose_blocks),
         "pose3d_decoder": build_pose3d_decoder(num_joints_3d, latent_dim, pose_hidden, pose_blocks),

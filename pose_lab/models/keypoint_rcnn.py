@@ -59,7 +59,7 @@ import copy
 import keras
 from keras import layers
 
-from pose_lab.models.backbones import build_backbone, small_resnet_backbone
+from pose_lab.models.backbones import backbone_for_image_size, build_backbone
 
 __all__ = [
     "KEYPOINT_RCNN_CONFIGS",
@@ -309,44 +309,3 @@ def build_keypoint_head(channels, roi_size=14, num_convs=8, filters=512, num_key
     if int(upsample) > 1:
         x = layers.UpSampling2D(int(upsample), interpolation="bilinear", name="kp_upsample")(x)
     return keras.Model(inputs, x, name=name)
-
-
-def backbone_for_image_size(image_size, source="pose2d-synthetic", *, backbone_kwargs=None, name=None):
-    """The small backbone rebuilt for ``image_size``, with the weights of ``source`` copied in.
-
-    The shipped ``pose2d-synthetic`` backbone was built for 128x96 person crops;
-    it is fully convolutional, so the same builder at the detector's image size
-    has the same weights (only the input shape differs).
-
-    Args:
-        image_size: ``(height, width)``, multiples of 32.
-        source: ``"pose2d-synthetic"`` (or another name of
-            :func:`pose_lab.pretrained.available`), a built backbone ``keras.Model``
-            of the same architecture at any size, or ``None`` (random weights).
-        backbone_kwargs: builder arguments of :func:`small_resnet_backbone`;
-            default the widths of ``"pose2d-synthetic"`` (``(16, 32, 64, 128)``).
-        name: model name (default that of ``source``).
-
-    Returns:
-        Backbone ``keras.Model``: images ``(B, H, W, 3)`` -> ``{"stride4", ..., "stride32"}``.
-    """
-    h, w = _image_shape(image_size)
-    kwargs = dict(backbone_kwargs or {"widths": (16, 32, 64, 128)})
-    if isinstance(source, str):
-        from pose_lab.pretrained import load_backbone  # lazily: pretrained builds on models
-
-        source = load_backbone(source)
-    if source is not None and not isinstance(source, keras.Model):
-        raise ValueError(f"source: expected a pretrained name, a backbone keras.Model or None, got {source!r}")
-    if name is None:
-        name = source.name if source is not None else "small_resnet_backbone"
-    target = small_resnet_backbone((h, w, 3), name=name, **kwargs)
-    if source is not None:
-        src = source.get_weights()
-        shapes = [tuple(v.shape) for v in target.weights]
-        if [tuple(s.shape) for s in src] != shapes:
-            raise ValueError(f"source: its weights do not fit small_resnet_backbone(**{kwargs}) "
-                             f"({len(src)} arrays against {len(shapes)}); "
-                             "pass its builder arguments as backbone_kwargs")
-        target.set_weights(src)
-    return target
