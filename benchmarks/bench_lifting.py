@@ -8,7 +8,11 @@ Prints Markdown tables. Four parts (``--part``):
   arrays vs a ``tf.data`` pipeline). Reference (issue 5): the same network in
   PyTorch 2.13 trains at ~1,600 (batch 64) and ~3,000 (batch 256) samples/s
   on the 2-core CPU. ``--torch`` also times a PyTorch replica when torch is
-  importable (it is not a dependency of the kit).
+  importable (it is not a dependency of the kit): the same network as the
+  kit's default (the authors' Frobenius max-norm in every layer's forward
+  pass), and the plain network without it (the replica timed until session
+  11). ``--bf16`` adds the ``"mixed_bfloat16"`` policy. Each rate also shows
+  its share of the machine's fp32 GEMM rate.
 * ``baseline``: the Martinez baseline trained on synthetic Human3.6M (or the
   real files under ``data/h36m`` with ``--real``), protocol 1 and 2 in mm on
   S9/S11, per action and averaged, with the wall-clock time.
@@ -113,23 +117,38 @@ def _keras_rate(batch_size, jit_compile, steps_per_execution, pipeline, steps, s
     return _measure_throughput(model, batch_size, num_samples=n, epochs=2, seed=seed)
 
 
-def _torch_rate(batch_size, steps, threads=2):  # pragma: no cover - optional reference
+def _torch_rate(batch_size, steps, threads=2, max_norm=True):  # pragma: no cover - optional reference
+    """Training samples/s of a PyTorch replica of :func:`pose_lab.models.lifting.build_lifter`.
+
+    ``max_norm=True`` makes it the same network as the kit's default: every
+    Linear uses ``W * min(1, 1 / ||W||_F)`` in its forward pass (the authors'
+    ``tf.clip_by_norm(w, 1)``, :class:`pose_lab.models.lifting.ClippedDense`);
+    ``False`` is the plain network timed before session 12.
+    """
     import torch
     from torch import nn
+    from torch.nn import functional as F
 
     torch.set_num_threads(threads)
+
+    class Linear(nn.Linear):
+        def forward(self, x):
+            if not max_norm:
+                return super().forward(x)
+            w = self.weight
+            return F.linear(x, w * (1.0 / torch.clamp(torch.linalg.vector_norm(w), min=1.0)), self.bias)
 
     class Block(nn.Module):
         def __init__(self, h=1024, p=0.5):
             super().__init__()
-            self.f = nn.Sequential(nn.Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(p),
-                                   nn.Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(p))
+            self.f = nn.Sequential(Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(p),
+                                   Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(p))
 
         def forward(self, x):
             return x + self.f(x)
 
-    net = nn.Sequential(nn.Linear(32, 1024), nn.BatchNorm1d(1024), nn.ReLU(), nn.Dropout(0.5),
-                        Block(), Block(), nn.Linear(1024, 48))
+    net = nn.Sequential(Linear(32, 1024), nn.BatchNorm1d(1024), nn.ReLU(), nn.Dropout(0.5),
+                        Block(), Block(), Linear(1024, 48))
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     n = batch_size * steps
     x, y = torch.randn(n, 32), torch.randn(n, 48)
@@ -213,6 +232,7 @@ def part_throughput(args):
             else:
                 for bs in (64, 256):
                     rates.setdefault(("torch", bs), []).append(_torch_rate(bs, args.steps))
+                    rates.setdefault(("torch-plain", bs), []).append(_torch_rate(bs, args.steps, max_norm=False))
 
     from pose_lab.models.lifting import build_lifter
 
@@ -235,10 +255,22 @@ def part_throughput(args):
     for name, *_ in configs:
         print(f"| keras/{backend}: {name} | {cell((name, 64))} | {cell((name, 256))} |")
     if args.torch:
-        import torch
+        import torch  # noqa: F811  (imported above only to test that it is installed)
 
-        print(f"| PyTorch {torch.__version__} replica (2 threads, no max-norm) | {cell(('torch', 64))} | "
-              f"{cell(('torch', 256))} |")
+        print(f"| PyTorch {torch.__version__} replica, the same network (Frobenius max-norm in the forward "
+              f"pass; 2 threads) | {cell(('torch', 64))} | {cell(('torch', 256))} |")
+        print(f"| PyTorch {torch.__version__} without the max-norm (the replica timed before session 12) | "
+              f"{cell(('torch-plain', 64))} | {cell(('torch-plain', 256))} |")
+        kit = configs[1][0] if backend == "tensorflow" else configs[0][0]  # the kit's default setting
+
+        def ratio(ref, bs):
+            a = [r for r in rates.get((kit, bs), []) if r is not None]
+            b = rates.get((ref, bs), [])
+            return f"{np.median(a) / np.median(b):.2f}x" if a and b else "-"
+
+        print(f"\nthe kit's default ({kit}) / PyTorch, same network: {ratio('torch', 64)} at batch 64, "
+              f"{ratio('torch', 256)} at 256 (target >= 1.2x); / the plain PyTorch network: "
+              f"{ratio('torch-plain', 64)}, {ratio('torch-plain', 256)}")
     print("| reference: PyTorch 2.13 on the idle 2-core CPU (issue 5) | ~1,600 | ~3,000 |")
     print(f"\nload average after: {runtime.load_average()}")
 
