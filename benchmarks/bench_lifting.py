@@ -225,11 +225,12 @@ def part_throughput(args):
                 rates.setdefault((name, bs), []).append(r)
         if args.torch:
             try:
-                import torch  # noqa: F401
+                import torch
             except ImportError:
                 args.torch = False
                 print("(torch not installed: no PyTorch replica)")
             else:
+                torch_version = torch.__version__
                 for bs in (64, 256):
                     rates.setdefault(("torch", bs), []).append(_torch_rate(bs, args.steps))
                     rates.setdefault(("torch-plain", bs), []).append(_torch_rate(bs, args.steps, max_norm=False))
@@ -239,12 +240,13 @@ def part_throughput(args):
     flops = _train_flops_per_sample(build_lifter())
     peak = {bs: float(np.median(v)) for bs, v in peaks.items()}
 
-    def cell(key):
+    def median(key):
         v = [r for r in rates.get(key, []) if r is not None]
-        if not v:
-            return "-"
-        rate = float(np.median(v))
-        return f"{rate:,.0f} ({100 * rate * flops / peak[key[1]]:.0f} %)"
+        return float(np.median(v)) if v else None
+
+    def cell(key):
+        rate = median(key)
+        return "-" if rate is None else f"{rate:,.0f} ({100 * rate * flops / peak[key[1]]:.0f} %)"
 
     print(f"Dense FLOPs per training sample: {flops / 1e6:.1f} M; in brackets the share of the fp32 GEMM "
           f"rate of (batch x 1024) @ (1024 x 1024) with NumPy's BLAS, {peak[64] / 1e9:.0f} GFLOP/s at 64 "
@@ -255,23 +257,21 @@ def part_throughput(args):
     for name, *_ in configs:
         print(f"| keras/{backend}: {name} | {cell((name, 64))} | {cell((name, 256))} |")
     if args.torch:
-        import torch  # noqa: F811  (imported above only to test that it is installed)
-
-        print(f"| PyTorch {torch.__version__} replica, the same network (Frobenius max-norm in the forward "
+        print(f"| PyTorch {torch_version} replica, the same network (Frobenius max-norm in the forward "
               f"pass; 2 threads) | {cell(('torch', 64))} | {cell(('torch', 256))} |")
-        print(f"| PyTorch {torch.__version__} without the max-norm (the replica timed before session 12) | "
+        print(f"| PyTorch {torch_version} without the max-norm (the replica timed before session 12) | "
               f"{cell(('torch-plain', 64))} | {cell(('torch-plain', 256))} |")
+    print("| reference: PyTorch 2.13 on the idle 2-core CPU (issue 5) | ~1,600 | ~3,000 |")
+    if args.torch:
         kit = configs[1][0] if backend == "tensorflow" else configs[0][0]  # the kit's default setting
 
         def ratio(ref, bs):
-            a = [r for r in rates.get((kit, bs), []) if r is not None]
-            b = rates.get((ref, bs), [])
-            return f"{np.median(a) / np.median(b):.2f}x" if a and b else "-"
+            a, b = median((kit, bs)), median((ref, bs))
+            return f"{a / b:.2f}x" if a and b else "-"
 
         print(f"\nthe kit's default ({kit}) / PyTorch, same network: {ratio('torch', 64)} at batch 64, "
               f"{ratio('torch', 256)} at 256 (target >= 1.2x); / the plain PyTorch network: "
               f"{ratio('torch-plain', 64)}, {ratio('torch-plain', 256)}")
-    print("| reference: PyTorch 2.13 on the idle 2-core CPU (issue 5) | ~1,600 | ~3,000 |")
     print(f"\nload average after: {runtime.load_average()}")
 
 
