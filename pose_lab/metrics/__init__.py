@@ -69,7 +69,7 @@ Modules
   (:func:`active_units`, :func:`label_separability`);
 * :mod:`pose_lab.metrics.realism`: realism of generated 3D poses (bone
   asymmetry, proportions, joint limits, diversity, Frechet distance,
-  two-sample classifier).
+  two-sample classifier, mirrored bodies).
 
 Every name is re-exported here: ``from pose_lab import metrics; metrics.mpjpe(...)``.
 """
@@ -103,6 +103,7 @@ from pose_lab.metrics.realism import (
     frechet_distance,
     frechet_pose_distance,
     joint_limit_violations,
+    mirrored_fraction,
     pose_features,
     realism_report,
     two_sample_classifier_accuracy,
