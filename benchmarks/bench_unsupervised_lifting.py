@@ -7,6 +7,9 @@ unobservable from 2D, so both align the scale), and runs
 
 * the ablation: ``full`` (critic + cycle losses), ``no critic`` (cycle losses
   only), ``no cycle losses`` (critic only);
+* by default with :class:`~pose_lab.training.unsupervised_lifting.MirrorCheck`
+  (``--no-mirror-check``: without; the depth-reversed solution then stays
+  where an initialisation falls into it);
 * the supervised Martinez baseline of notebook 07 (``pose_lab.models.lifting``,
   ``pose_lab.training.lifting``) on the same split, with 3D labels, measured
   with the same two metrics (P-MPJPE after the similarity alignment for both).
@@ -61,13 +64,18 @@ def load_data(frames=340, sequences=2, train_stride=2, test_stride=5):
 
 
 def train_unsupervised(x2d_train, *, epochs, weights, hidden=256, critic_hidden=256, batch_size=256, n_critic=2,
-                       lr=(2e-4, 4e-4), seed=0, verbose=0):
-    """Build and train one :class:`UnsupervisedLifter` on 2D poses only; returns ``(model, history, seconds)``."""
+                       lr=(2e-4, 4e-4), seed=0, mirror_check=True, verbose=0):
+    """Build and train one :class:`UnsupervisedLifter` on 2D poses only; returns ``(model, history, seconds)``.
+
+    ``mirror_check``: with :class:`MirrorCheck` on 4,096 training poses (notebook 12's recipe); ``False``:
+    Chen et al.'s loop alone.
+    """
     import keras
 
     from pose_lab.models.adversarial import build_mlp_critic
     from pose_lab.models.unsupervised_lifting import build_depth_lifter
-    from pose_lab.training.unsupervised_lifting import UnsupervisedLifter, unsupervised_lifter_optimizers
+    from pose_lab.training.unsupervised_lifting import (MirrorCheck, UnsupervisedLifter,
+                                                        unsupervised_lifter_optimizers)
 
     keras.utils.set_random_seed(seed)
     lifter = build_depth_lifter(hidden=hidden)  # built first, then the critic: the same weights as notebook 12
@@ -76,7 +84,8 @@ def train_unsupervised(x2d_train, *, epochs, weights, hidden=256, critic_hidden=
     steps = epochs * -(-len(x2d_train) // batch_size)
     model.compile(*unsupervised_lifter_optimizers(*lr, decay_steps=steps, n_critic=n_critic))
     t0 = time.perf_counter()
-    history = model.fit(x2d_train, epochs=epochs, batch_size=batch_size, verbose=verbose)
+    callbacks = [MirrorCheck(x2d_train[:: max(1, len(x2d_train) // 4096)][:4096])] if mirror_check else []
+    history = model.fit(x2d_train, epochs=epochs, batch_size=batch_size, verbose=verbose, callbacks=callbacks)
     return model, history, time.perf_counter() - t0
 
 
@@ -128,6 +137,8 @@ def main(argv=None):
     p.add_argument("--n-critic", type=int, default=2)
     p.add_argument("--stride", type=int, default=2, help="training frame stride (50 fps sequences)")
     p.add_argument("--test-stride", type=int, default=5)
+    p.add_argument("--no-mirror-check", action="store_true",
+                   help="train without MirrorCheck (Chen et al.'s loop alone: the depth-reversed solution stays)")
     p.add_argument("--cmu", action="store_true",
                    help="also lift the real CMU clips (data/samples/real/cmu_mocap) with each full-run model")
     p.add_argument("--frames", type=int, default=340)
@@ -158,9 +169,13 @@ def main(argv=None):
             for seed in (args.seeds if run == "full" else args.seeds[:1]):
                 model, hist, secs = train_unsupervised(train.inputs_2d, epochs=epochs, weights=ABLATION[run],
                                                        hidden=args.hidden, critic_hidden=args.hidden,
-                                                       batch_size=args.batch_size, n_critic=args.n_critic, seed=seed)
+                                                       batch_size=args.batch_size, n_critic=args.n_critic, seed=seed,
+                                                       mirror_check=not args.no_mirror_check)
                 table = evaluate_unsupervised_lifter(model, test.inputs_2d, test.targets_3d, test.actions)
-                last = {k: round(float(v[-1]), 4) for k, v in hist.history.items()}
+                last = {k: round(float(v[-1]), 4) for k, v in hist.history.items() if k != "mirrored"}
+                if "mirrored" in hist.history:  # before any flip at that epoch's end
+                    print(f"  {run} (seed {seed}): mirrored share of the lifts after each epoch "
+                          f"{[round(float(v), 3) for v in hist.history['mirrored']]}", flush=True)
                 if args.cmu and run == "full":
                     _cmu(model, seed)
                 rows[f"unsupervised: {run} (seed {seed})"] = (table, secs, f"{epochs} ep, batch {args.batch_size}")

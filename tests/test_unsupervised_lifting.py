@@ -13,7 +13,7 @@ import pytest
 from keras import ops
 
 from pose_lab import geometry as G
-from pose_lab import losses
+from pose_lab import losses, metrics
 from pose_lab.evaluation import unsupervised_lifting as E
 from pose_lab.geometry import ops as O
 from pose_lab.models.adversarial import build_mlp_critic
@@ -300,3 +300,49 @@ def test_evaluation_is_scale_free_and_detects_depth_errors(poses3d):
     assert out.shape == (8, 17, 3) and np.allclose(out[:, 0], 0.0)
     with pytest.raises(ValueError, match="lengths differ"):
         E.unsupervised_errors(pred[:4], gt_mm)
+
+
+# ------------------------------------------------------------------------------------------- mirror check
+def _constant_lifter(depth):
+    """A depth lifter whose output is ``depth`` (J,) for every input: zero kernel, that bias; FixRootDepth on top."""
+    inputs = keras.Input((17, 2))
+    head = keras.layers.Dense(17, kernel_initializer="zeros",
+                              bias_initializer=keras.initializers.Constant(_f32(depth)), name="head")
+    d = FixRootDepth(0, name="depth")(head(keras.layers.Flatten()(inputs)))
+    return keras.Model(inputs, d)
+
+
+def test_mirror_check_flips_a_mirrored_lifter_during_fit_and_the_sign_is_saved(tmp_path):
+    from pose_lab.data.synthetic import random_poses
+    from pose_lab.training.unsupervised_lifting import MirrorCheck
+
+    pose = random_poses(20, seed=3).joints  # (20, 17, 3) mm, world frame
+    pose = pose[np.argmax(np.abs(metrics.mirrored_fraction(pose, reduction="none")))]  # a clear vote
+    pose = _f32((pose - pose[0]) * [1.0, -1.0, -1.0])  # a right-handed camera frame: x, y down, z away
+    x2d = np.repeat(pose[None, :, :2], 16, axis=0)  # orthographic view, weak perspective below
+    scale = np.linalg.norm(pose[1:, :2], axis=-1).mean()
+    mirrored_depth = -pose[:, 2] / scale  # every depth reversed: the mirror image of the body
+    keras.utils.set_random_seed(0)
+    m = UnsupervisedLifter(_constant_lifter(mirrored_depth), build_mlp_critic((17, 2), hidden=16, num_layers=2),
+                           distance=None, seed=0)
+    m.compile(*unsupervised_lifter_optimizers(1e-12, 1e-12))  # the lifter stays (numerically) where it is
+    check = MirrorCheck(x2d)
+    assert check.threshold == 0.5
+    h = m.fit(x2d, epochs=3, batch_size=8, verbose=0, callbacks=[check])
+    # epoch 1 ends with mirrored lifts -> flipped; the flipped sign is what the next epochs train and lift with
+    # (under JAX too: the callback's assignment is read back into the training state)
+    assert h.history["mirrored"] == [1.0, 0.0, 0.0] and check.flips == [0]
+    lifted = _np(m(x2d[:1]))[0]
+    np.testing.assert_allclose(lifted, (pose / scale), atol=1e-4)  # the true body, up to scale
+    path = tmp_path / "flipped.keras"
+    m.save(path)
+    np.testing.assert_allclose(_np(keras.models.load_model(path)(x2d[:1]))[0], lifted, atol=1e-6)
+    with pytest.raises(ValueError, match=r"\(N, J, 2\)"):
+        MirrorCheck(pose)
+    with pytest.raises(ValueError, match="threshold"):
+        MirrorCheck(x2d, threshold=1.0)
+    bare = UnsupervisedLifter(keras.Sequential([keras.Input((17, 2)), keras.layers.Flatten(), keras.layers.Dense(17)]),
+                              build_mlp_critic((17, 2), hidden=16, num_layers=2), seed=0)
+    bare.compile(*unsupervised_lifter_optimizers(1e-12, 1e-12))
+    with pytest.raises(ValueError, match="FixRootDepth"):
+        bare.fit(x2d, epochs=1, batch_size=16, verbose=0, callbacks=[MirrorCheck(x2d)])

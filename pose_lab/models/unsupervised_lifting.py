@@ -37,7 +37,7 @@ from __future__ import annotations
 import numbers
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 __all__ = ["ROOT", "FixRootDepth", "build_depth_lifter"]
 
@@ -46,14 +46,27 @@ ROOT = 0  # pelvis ("Hip") in H36M-17
 
 @keras.saving.register_keras_serializable(package="pose_lab")
 class FixRootDepth(layers.Layer):
-    """``d - d[:, root]``: per-joint depth offsets ``(B, J)`` with the root's offset exactly 0."""
+    """``sign * (d - d[:, root])``: per-joint depth offsets ``(B, J)`` with the root's offset exactly 0.
+
+    ``sign`` is a non-trainable weight, 1 at the start. :meth:`flip` sets it to
+    ``-sign``: the lifter then predicts every depth reversed, the mirror image
+    of its 3D (what :class:`pose_lab.training.unsupervised_lifting.MirrorCheck`
+    does when training has settled on mirrored bodies, which no 2D view shows).
+    """
 
     def __init__(self, root: int = ROOT, **kwargs):
         super().__init__(**kwargs)
         self.root = int(root)
 
+    def build(self, input_shape):
+        self.sign = self.add_weight(shape=(), initializer="ones", trainable=False, name="sign")
+
+    def flip(self):
+        """Reverse every predicted depth from now on (``sign -> -sign``)."""
+        self.sign.assign(-self.sign)
+
     def call(self, d):
-        return d - d[:, self.root : self.root + 1]
+        return ops.cast(self.sign, d.dtype) * (d - d[:, self.root : self.root + 1])
 
     def compute_output_shape(self, input_shape):
         return input_shape
