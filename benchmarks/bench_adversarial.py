@@ -17,9 +17,16 @@ clip 0.01, n_critic 5; WGAN-GP Adam(1e-4, 0.5, 0.9), lambda 10, n_critic 5;
 VAE-GAN Adam(2e-4, 0.5), gamma 0.1. The WGANs draw a new real sub-batch for
 each critic step (``split_batch=True``, batch ``5 x 64``), as the authors' code.
 
+``--sensitivity`` adds rows of *real* held-out poses rebuilt from their bones
+with small errors (each bone length times ``exp(N(0, s))``, or each unit bone
+direction plus ``N(0, s)`` per coordinate, renormalised), to show how close to
+real a generator must come before the two-sample classifier stops telling it
+apart (``--models`` may then be empty).
+
 Usage::
 
     python benchmarks/bench_adversarial.py --minutes 3
+    python benchmarks/bench_adversarial.py --models --sensitivity    # no training: perturbed real poses only
     python benchmarks/bench_adversarial.py --minutes 0.5 --models wgan_gp_mlp wgan_gp_kcs
     KERAS_BACKEND=jax python benchmarks/bench_adversarial.py --minutes 1
 
@@ -102,9 +109,35 @@ def train(kind, ld, minutes, *, seed=0, kcs_units=1000):
     return model, hist.history, {"steps": limit.steps, "seconds": time.perf_counter() - t0}
 
 
+def perturbed_real(poses, *, length_sigma=0.0, direction_sigma=0.0, seed=0):
+    """Poses ``(N, 17, 3)`` rebuilt root-outwards from their own bones, with noise on lengths or directions.
+
+    Each bone length is multiplied by ``exp(N(0, length_sigma))`` (independently per bone, so left and right
+    differ), each unit bone direction gets ``N(0, direction_sigma)`` per coordinate and is renormalised; the
+    root stays where it is. With both sigmas 0 the poses come back unchanged.
+    """
+    from pose_lab.skeletons import H36M17
+
+    rng = np.random.default_rng(seed)
+    parents = np.asarray(H36M17.parents)
+    child = np.flatnonzero(parents >= 0)
+    bones = poses[:, child] - poses[:, parents[child]]
+    lengths = np.linalg.norm(bones, axis=-1)
+    dirs = bones / lengths[..., None]
+    lengths = lengths * np.exp(rng.normal(0.0, length_sigma, lengths.shape))
+    dirs = dirs + rng.normal(0.0, direction_sigma, dirs.shape)
+    dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)
+    out = np.array(poses, dtype=np.float64)
+    for b, j in enumerate(child):  # H36M-17 lists every parent before its children
+        out[:, j] = out[:, parents[j]] + dirs[:, b] * lengths[:, b, None]
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
+    p.add_argument("--sensitivity", action="store_true",
+                   help="add rows of held-out real poses with small bone-length / bone-direction errors")
     p.add_argument("--minutes", type=float, default=3.0, help="training minutes per model")
     p.add_argument("--samples", type=int, default=4000, help="generated poses per model")
     p.add_argument("--kcs-units", type=int, default=1000, help="width of the KCS path (RepNet: 1000)")
@@ -133,6 +166,13 @@ def main(argv=None):
         last = {k: round(float(v[-1]), 3) for k, v in hist.items()}
         info[LABELS[kind]] = run
         print(f"  {LABELS[kind]:24s} {run['steps']:6d} generator steps in {run['seconds']:.0f} s; last epoch {last}")
+    if args.sensitivity:
+        for sigma in (0.003, 0.01, 0.03):
+            samples[f"real, bone lengths x exp(N(0, {sigma}))"] = perturbed_real(held_out, length_sigma=sigma,
+                                                                              seed=args.seed)
+        for sigma in (0.01, 0.03, 0.1):
+            samples[f"real, bone directions + N(0, {sigma})"] = perturbed_real(held_out, direction_sigma=sigma,
+                                                                            seed=args.seed)
     table = realism_table(samples, reference, real=held_out, seed=args.seed,
                           title="Realism of 3D pose samples (synthetic H36M train subjects)")
     print(table.to_markdown() if hasattr(table, "to_markdown") else table)
