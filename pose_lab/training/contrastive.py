@@ -440,7 +440,8 @@ def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size
     if isinstance(model, SimSiam):
         extra.append(CollapseMonitor(model.output_dim, collapse_threshold))
     if steps is None:
-        fit_kwargs = {"epochs": max(1, math.ceil(2 * planned / len(data)))}  # the time limit ends the run
+        # the time limit ends the run; room for 10x the planned steps (a probe slowed by a busy machine)
+        fit_kwargs = {"epochs": max(1, math.ceil(10 * planned / len(data)))}
     else:
         fit_kwargs = {"epochs": math.ceil(planned / min(len(data), planned)),
                       "steps_per_epoch": min(len(data), planned)}

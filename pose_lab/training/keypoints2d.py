@@ -307,7 +307,9 @@ def fit_for_minutes(network, data, minutes, *, peak_learning_rate=5e-3, warmup_s
     limit = TimeLimit(left / 60.0, evaluate=evaluate, marks=marks)
     extra = [limit] + ([ProgressLog()] if progress else []) + list(callbacks or [])
     per_epoch = len(data)
-    epochs = max(1, math.ceil(2 * planned / per_epoch))  # the time limit ends the run
+    # the time limit ends the run; room for 10x the planned steps, so that a probe slowed by a busy machine
+    # (the rate then rises after it) does not end the run before its budget
+    epochs = max(1, math.ceil(10 * planned / per_epoch))
     trainer.fit(data, epochs=epochs, callbacks=extra, verbose=verbose)
     info = {"steps_per_second": rate, "probe_seconds": probe_seconds, "planned_steps": planned}
     return trainer, limit, info
