@@ -213,6 +213,31 @@ def test_scenes_masks_boxes_and_rle():
             np.testing.assert_array_equal(flat.reshape(m.shape, order="F"), m)
 
 
+def test_twins_share_pose_and_camera_but_not_appearance():
+    plain = render_scenes(4, image_size=(120, 160), num_people=(1, 3), seed=21)
+    twins = render_scenes(4, image_size=(120, 160), num_people=(1, 3), seed=21, twins=True)
+    ious = []
+    for a, b in zip(plain, twins):
+        # the first image and every label are those of twins=False
+        np.testing.assert_array_equal(a["image"], b["image"])
+        np.testing.assert_array_equal(a["keypoints"], b["keypoints"])
+        np.testing.assert_array_equal(a["masks"], b["masks"])
+        assert b["twin_image"].shape == a["image"].shape and b["twin_image"].dtype == np.uint8
+        assert b["twin_masks"].shape == a["masks"].shape
+        # a new appearance: background and clothes change almost everywhere
+        assert np.mean(np.any(a["image"] != b["twin_image"], axis=-1)) > 0.9
+        for p in range(len(a["masks"])):
+            m, t = a["masks"][p].astype(bool), b["twin_masks"][p].astype(bool)
+            if m.sum() > 50:
+                ious.append((m & t).sum() / (m | t).sum())
+    # the same people in the same poses: the silhouettes overlap (only the build's width differs) ...
+    assert len(ious) >= 3 and min(ious) > 0.6, ious
+    # ... while another seed's people do not
+    other = render_scenes(1, image_size=(120, 160), num_people=1, seed=22, twins=True)[0]
+    first = twins[0]["twin_masks"].max(0).astype(bool)
+    assert (first & other["masks"][0].astype(bool)).sum() / (first | other["masks"][0].astype(bool)).sum() < 0.3
+
+
 def test_coco_writer_renders_in_chunks_and_continues_the_pose_cycle(monkeypatch):
     """write_coco_dataset renders WRITE_CHUNK scenes at a time (bounded memory):
     one chunk equals render_scenes with the same seed, and given poses keep

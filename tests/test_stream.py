@@ -47,6 +47,18 @@ def test_same_seed_same_stream_and_no_person_repeats_within_or_across_epochs():
     assert not set(first) & set(_person_hashes(_stream(seed=4)))
 
 
+def test_pairs_are_the_images_output_and_their_twins():
+    (pairs,) = _stream(seed=5, output="pairs", augment=False)[1]
+    (images,) = _stream(seed=5, output="images", augment=False)[1]
+    assert pairs.shape == (6, 2, 64, 48, 3) and pairs.dtype == np.float32
+    np.testing.assert_array_equal(pairs[:, 0], images)
+    # the second view is another rendering of each person: different pixels, same seed same pairs
+    assert np.abs(pairs[:, 0] - pairs[:, 1]).mean() > 10
+    np.testing.assert_array_equal(pairs, _stream(seed=5, output="pairs", augment=False)[1][0])
+    b = _stream(seed=5, output="pairs", augment=True).batch(0, heatmaps=False)
+    assert b["twin_images"].shape == b["images"].shape
+
+
 def test_batch_shapes_targets_and_weights():
     s = _stream(seed=0, output="both")
     x, y = s[0]

@@ -577,7 +577,8 @@ def render_pose(joints_cam, camera, image_size=None, seed=0, *, appearance=None,
 
 
 def render_scenes(n, image_size=(256, 256), num_people=(1, 4), seed=0, *, poses=None,
-                  subjects=TRAIN_SUBJECTS, focal_range=(0.9, 1.6), distance=(2500.0, 8000.0), actions=None):
+                  subjects=TRAIN_SUBJECTS, focal_range=(0.9, 1.6), distance=(2500.0, 8000.0), actions=None,
+                  twins=False):
     """Render ``n`` multi-person images from a camera at eye height.
 
     People stand on the floor (``z = 0``) at random positions in the field of
@@ -596,13 +597,22 @@ def render_scenes(n, image_size=(256, 256), num_people=(1, 4), seed=0, *, poses=
         actions: ``None`` (random poses), ``True`` (all actions) or a list of
             action names: people are frames of generated sequences of these
             actions and each scene has ``actions`` (P,) str.
+        twins: also render every scene a second time with the same people in
+            the same poses seen by the same camera, but new clothes, skin and
+            hair, build, light and background (``twin_image``). Positive pairs
+            that share the pose and nothing of the appearance, for
+            self-supervised pose features (``PersonCropStream(output="pairs")``).
+            The first image is the one ``twins=False`` renders for this seed.
 
     Returns:
         list of dicts, one per image: ``image`` (H, W, 3) uint8, ``keypoints``
         (P, 17, 3) COCO, ``keypoints_3d`` (P, 17, 3) camera mm, ``joints_2d``
         (P, 17, 2), ``joints_3d`` (P, 17, 3) camera mm, ``visibility_h36m``
         (P, 17), ``masks`` (P, H, W) uint8 instance masks (visible part),
-        ``boxes`` (P, 4) COCO boxes, ``focal``, ``center``.
+        ``boxes`` (P, 4) COCO boxes, ``focal``, ``center`` and, with
+        ``twins``, ``twin_image`` (H, W, 3) uint8 and ``twin_masks`` (P, H, W)
+        (the other labels are the first image's; a different build changes
+        the silhouettes' width and which keypoints count as visible a little).
     """
     H, W = int(image_size[0]), int(image_size[1])
     rng = _rng(seed)
@@ -647,6 +657,11 @@ def render_scenes(n, image_size=(256, 256), num_people=(1, 4), seed=0, *, poses=
     horizon = np.floor(center[:, 1] - f * np.tan(pitch)).astype(int)
     out = _render_people(cam, img_of, focal, center, n, H, W, rng, head_rotation=hc,
                          horizon=horizon)
+    if twins:
+        # drawn after the first rendering, so the first image is the one twins=False gives
+        twin_rng = np.random.default_rng(rng.integers(2**63 - 1))
+        twin = _render_people(cam, img_of, focal, center, n, H, W, twin_rng, head_rotation=hc,
+                              horizon=horizon)
     scenes = []
     first = np.r_[0, np.cumsum(counts)[:-1]]
     for i in range(n):
@@ -660,6 +675,9 @@ def render_scenes(n, image_size=(256, 256), num_people=(1, 4), seed=0, *, poses=
             boxes=_boxes_from_masks(masks), focal=focal[i], center=center[i]))
         if actions:
             scenes[-1]["actions"] = np.asarray([] if acts is None else acts[ids], dtype=str)
+        if twins:
+            scenes[-1]["twin_image"] = twin["images"][i]
+            scenes[-1]["twin_masks"] = (twin["person_map"][i][None] == ids[:, None, None]).astype(np.uint8)
     return scenes
 
 

@@ -103,7 +103,13 @@ class PersonCropStream(keras.utils.PyDataset):
             evaluation ignores them too).
         output: ``"heatmaps"`` (``(images, {"heatmaps", "weights"})``),
             ``"both"`` (adds ``"keypoints"`` in crop pixels, for regression heads)
-            or ``"images"`` (images only, for self-supervised training).
+            ``"images"`` (images only, for self-supervised training) or
+            ``"pairs"``: ``(B, 2, H, W, 3)`` images, each person cut from two
+            renderings of the same scene that share the poses and the camera
+            but not the appearance (clothes, skin, build, light, background;
+            ``render_scenes(twins=True)``), cut by the same crop map: positive
+            pairs for self-supervised pose features (the kit's addition to
+            SimCLR / SimSiam, see :mod:`pose_lab.training.contrastive`).
         actions: ``None`` (random poses of the motion engine) or action names
             (``True`` for all): persons are frames of generated sequences of
             these actions and :meth:`batch` returns their ``actions``.
@@ -123,8 +129,8 @@ class PersonCropStream(keras.utils.PyDataset):
                          max_queue_size=max_queue_size)
         if int(batch_size) < 1 or int(steps_per_epoch) < 1:
             raise ValueError(f"batch_size and steps_per_epoch must be >= 1, got {batch_size}, {steps_per_epoch}")
-        if output not in ("heatmaps", "both", "images"):
-            raise ValueError(f"output must be 'heatmaps', 'both' or 'images', got {output!r}")
+        if output not in ("heatmaps", "both", "images", "pairs"):
+            raise ValueError(f"output must be 'heatmaps', 'both', 'images' or 'pairs', got {output!r}")
         H, W = int(input_size[0]), int(input_size[1])
         if H % heatmap_stride or W % heatmap_stride:
             raise ValueError(f"input_size {input_size} must be a multiple of heatmap_stride {heatmap_stride}")
@@ -156,7 +162,7 @@ class PersonCropStream(keras.utils.PyDataset):
 
     def _persons(self, rng):
         """Render scenes until ``batch_size`` persons with enough keypoints are collected."""
-        images, kps, boxes, index, acts = [], [], [], [], []
+        images, kps, boxes, index, acts, twins = [], [], [], [], [], []
         need = self.batch_size
         draws = 0
         while need > 0:
@@ -166,7 +172,7 @@ class PersonCropStream(keras.utils.PyDataset):
                                  f"labelled keypoints (num_people={self.num_people!r}, image_size={self.image_size})")
             scenes = render_scenes(self._scenes_per_draw, image_size=self.image_size,
                                    num_people=self.num_people, seed=rng, subjects=self.subjects,
-                                   actions=self.actions)
+                                   actions=self.actions, twins=self.output == "pairs")
             for sc in scenes:
                 if need <= 0:
                     break
@@ -177,6 +183,8 @@ class PersonCropStream(keras.utils.PyDataset):
                 if ids.size == 0:
                     continue
                 images.append(sc["image"])
+                if "twin_image" in sc:
+                    twins.append(sc["twin_image"])
                 kps.append(k[ids])
                 boxes.append(sc["boxes"][ids])
                 index.append(np.full(ids.size, len(images) - 1))
@@ -184,7 +192,8 @@ class PersonCropStream(keras.utils.PyDataset):
                     acts.append(sc["actions"][ids])
                 need -= ids.size
         actions = np.concatenate(acts) if acts else None
-        return np.stack(images), np.concatenate(kps), np.concatenate(boxes), np.concatenate(index), actions
+        twins = np.stack(twins) if twins else None
+        return np.stack(images), np.concatenate(kps), np.concatenate(boxes), np.concatenate(index), actions, twins
 
     def batch(self, index, epoch=None, *, heatmaps=True):
         """Batch ``index`` of ``epoch`` (default the current one) with everything behind it.
@@ -196,11 +205,13 @@ class PersonCropStream(keras.utils.PyDataset):
             dict with ``images`` (B, H, W, 3) float32, ``keypoints`` (B, 17, 3)
             crop pixels ``x, y, v`` (flips already re-indexed), ``heatmaps``,
             ``weights``, ``transforms`` (B, 2, 3) scene -> crop maps, ``flipped`` (B,)
-            and, with ``actions``, ``actions`` (B,) str.
+            and, with ``actions``, ``actions`` (B,) str; with ``output="pairs"``,
+            ``twin_images`` (B, H, W, 3): the same persons, crops and poses in
+            their second appearance.
         """
         epoch = self.epoch if epoch is None else int(epoch)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, int(index)]))
-        scenes, kp, boxes, img_idx, actions = self._persons(rng)
+        scenes, kp, boxes, img_idx, actions, twins = self._persons(rng)
         if self.augment is None:
             A = crop_transform(boxes, self.input_size, self.scale_factor)
             flipped = np.zeros(len(boxes), bool)
@@ -210,6 +221,8 @@ class PersonCropStream(keras.utils.PyDataset):
         kp_crop = transform_points(kp, A).astype(np.float32)
         kp_crop[flipped] = kp_crop[flipped][:, self._perm]
         out = {"images": images, "keypoints": kp_crop, "transforms": A, "flipped": flipped}
+        if twins is not None:
+            out["twin_images"] = crop_images(twins, A, self.input_size, image_index=img_idx)
         if heatmaps:
             hm_size = (self.input_size[0] // self.heatmap_stride, self.input_size[1] // self.heatmap_stride)
             out["heatmaps"], out["weights"] = encode_heatmaps(kp_crop, heatmap_size=hm_size, sigma=self.sigma,
@@ -223,6 +236,9 @@ class PersonCropStream(keras.utils.PyDataset):
             raise IndexError(f"batch index {index} out of range [0, {self.steps_per_epoch})")
         if self.output == "images":
             return (self.batch(index, heatmaps=False)["images"],)
+        if self.output == "pairs":
+            b = self.batch(index, heatmaps=False)
+            return (np.stack([b["images"], b["twin_images"]], axis=1),)
         b = self.batch(index)
         targets = {"heatmaps": b["heatmaps"], "weights": b["weights"]}
         if self.output == "both":
