@@ -48,9 +48,11 @@ def main(argv=None):
     parser.add_argument("--eta-min", type=float, default=0.1, help="final lr as a fraction of the peak")
     parser.add_argument("--temperature", type=float, default=0.2)
     parser.add_argument("--augmentations", nargs="*", default=None)
+    parser.add_argument("--pairs", action="store_true",
+                        help="positive pairs share the pose, not the appearance (PersonCropStream(output='pairs'))")
     parser.add_argument("--n-train", type=int, default=3000)
     parser.add_argument("--n-eval", type=int, default=600)
-    parser.add_argument("--probe-epochs", type=int, default=60)
+    parser.add_argument("--probe-epochs", type=int, default=200, help="most epochs (early stopping on val)")
     parser.add_argument("--no-supervised", action="store_true")
     parser.add_argument("--out", default="/tmp/bench_contrastive")
     parser.add_argument("--save-encoders", action="store_true", help="write <method>_encoder.keras to --out")
@@ -82,7 +84,8 @@ def main(argv=None):
     info = {}
     for method in args.methods:
         keras.utils.set_random_seed(1)
-        stream = PersonCropStream(args.batch, 100, seed=7, augment=False, output="images", workers=2)
+        stream = PersonCropStream(args.batch, 100, seed=7, augment=False, workers=2,
+                                  output="pairs" if args.pairs else "images")
         if method == "simclr":
             lr = 0.3 if args.lr is None else args.lr
             build = lambda: TC.build_simclr(temperature=args.temperature,  # noqa: E731

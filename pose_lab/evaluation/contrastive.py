@@ -50,6 +50,7 @@ __all__ = [
     "SPLIT_SEEDS",
     "coco_probe_data",
     "spatial_encoder",
+    "median_pose",
 ]
 
 #: The person box's height as a fraction of the crop height (the stream's ``scale_factor`` 1.25).
@@ -148,9 +149,30 @@ def _targets(keypoints, input_size):
     return np.concatenate([k[..., :2] / scale, (k[..., 2:3] > 0).astype(np.float32)], axis=-1)
 
 
-def fit_probe(features, keypoints, *, num_layers=1, input_size=(128, 96), hidden=256, epochs=60, batch_size=256,
-              learning_rate=1e-3, validation=None, seed=0, verbose=0):
+def median_pose(keypoints, input_size=(128, 96)):
+    """Per keypoint and coordinate, the median of the labelled keypoints, in crop units ``(17, 2)``.
+
+    The best constant prediction under the probes' L1 loss: what a probe that
+    learned nothing from its features predicts (and where :func:`fit_probe` starts).
+    """
+    y = _targets(keypoints, input_size)
+    out = np.empty(y.shape[1:2] + (2,), np.float32)
+    for j in range(y.shape[1]):
+        vis = y[:, j, 2] > 0
+        out[j] = np.median(y[vis, j, :2], axis=0) if vis.any() else 0.5
+    return out
+
+
+def fit_probe(features, keypoints, *, num_layers=1, input_size=(128, 96), hidden=256, epochs=200, batch_size=256,
+              learning_rate=1e-3, validation=None, patience=15, seed=0, verbose=0):
     """Train a Dense probe from frozen features to the 17 keypoints.
+
+    The probe starts at the constant solution (its last layer's kernel is zero
+    and its bias the training set's :func:`median_pose`), so it begins at the
+    mean-pose error and can only go down from there on the training data; with
+    ``validation`` it stops when the validation loss has not improved for
+    ``patience`` epochs and keeps the best epoch's weights (the test split is
+    never looked at).
 
     Args:
         features: ``(N, C)`` frozen features (standardised inside the probe).
@@ -158,8 +180,10 @@ def fit_probe(features, keypoints, *, num_layers=1, input_size=(128, 96), hidden
             carry no loss.
         num_layers: 1 (linear), 2 or 3 Dense layers (seed 000's three heads).
         input_size: the crop ``(H, W)`` the keypoints live in.
-        hidden, epochs, batch_size, learning_rate: the probe's training (Adam).
-        validation: optional ``(features, keypoints)`` for the history.
+        hidden, epochs, batch_size, learning_rate: the probe's training (Adam);
+            ``epochs`` is the most it trains.
+        validation: optional ``(features, keypoints)``: early stopping on it.
+        patience: epochs without a better validation loss before stopping.
 
     Returns:
         ``(probe, history)``; the probe maps features to keypoints in crop pixels.
@@ -170,11 +194,16 @@ def fit_probe(features, keypoints, *, num_layers=1, input_size=(128, 96), hidden
     keras.utils.set_random_seed(seed)
     probe = keypoint_probe(feats.shape[1], num_layers=num_layers, hidden=hidden, input_size=input_size)
     probe.layers[1].adapt(feats)
+    last = probe.get_layer("keypoints")
+    last.kernel.assign(np.zeros(tuple(last.kernel.shape), np.float32))
+    last.bias.assign(median_pose(keypoints, input_size).reshape(-1))
     probe.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=_probe_loss)
-    val = None if validation is None else (np.asarray(validation[0], np.float32),
-                                           _targets(validation[1], input_size))
+    val, callbacks = None, []
+    if validation is not None:
+        val = (np.asarray(validation[0], np.float32), _targets(validation[1], input_size))
+        callbacks = [keras.callbacks.EarlyStopping("val_loss", patience=int(patience), restore_best_weights=True)]
     hist = probe.fit(feats, _targets(keypoints, input_size), epochs=epochs, batch_size=batch_size,
-                     validation_data=val, verbose=verbose)
+                     validation_data=val, callbacks=callbacks, verbose=verbose)
     return probe, hist
 
 
@@ -182,19 +211,27 @@ def _probe_loss(y_true, y_pred):
     return weighted_coordinate_l1(y_true[..., :2], y_pred, y_true[..., 2])
 
 
-def probe_scores(probe, features, keypoints, ref_size, *, input_size=(128, 96)):
-    """PCK@0.05 and mean error (% of the box) of a probe on one split."""
-    pred = np.asarray(probe.predict(np.asarray(features, np.float32), verbose=0, batch_size=1024))
-    pred = pred * np.array([input_size[1], input_size[0]], np.float32)
+def _pose_scores(pred, keypoints, ref_size):
     k = np.asarray(keypoints, np.float32)
     vis = k[..., 2] > 0
     err = np.linalg.norm(pred - k[..., :2], axis=-1) / np.asarray(ref_size, np.float32)[:, None]
     return {"PCK@0.05": float(pck_2d(pred, k, ref_size, 0.05)), "error % box": float(100 * err[vis].mean())}
 
 
-def probe_table(features, splits, *, layers=(1, 2, 3), input_size=(128, 96), epochs=60, title=None,
+def probe_scores(probe, features, keypoints, ref_size, *, input_size=(128, 96)):
+    """PCK@0.05 and mean error (% of the box) of a probe on one split."""
+    pred = np.asarray(probe.predict(np.asarray(features, np.float32), verbose=0, batch_size=1024))
+    return _pose_scores(pred * np.array([input_size[1], input_size[0]], np.float32), keypoints, ref_size)
+
+
+def probe_table(features, splits, *, layers=(1, 2, 3), input_size=(128, 96), epochs=200, title=None,
                 return_probes=False, **probe_kwargs):
     """Probes of several encoders on the same crops, seed 000's tables in one.
+
+    Every probe stops early on the ``"val"`` split (:func:`fit_probe`), so its val
+    column is slightly optimistic; ``"test"`` is the number to compare. The first
+    row, ``"median pose"``, predicts the training split's :func:`median_pose`
+    for every crop: the error of a probe that learned nothing from its features.
 
     Args:
         features: ``{encoder name: {split: (N, C) features}}`` for ``"train"``,
@@ -205,16 +242,24 @@ def probe_table(features, splits, *, layers=(1, 2, 3), input_size=(128, 96), epo
     Returns:
         ``(table, scores)``: a :class:`~pose_lab.metrics.ResultTable` (rows
         ``"<encoder>, <k>-layer"``; columns PCK@0.05 and error of each split)
-        and ``{(encoder, k): {split: {"PCK@0.05", "error % box"}}}``; with
-        ``return_probes=True`` also ``{(encoder, k): probe}``.
+        and ``{(encoder, k): {split: {"PCK@0.05", "error % box"}}}`` (the
+        constant row under ``("median pose", 0)``); with ``return_probes=True``
+        also ``{(encoder, k): probe}``.
     """
-    scores = {}
-    probes = {}
     rows = {}
+    pose = median_pose(splits["train"]["keypoints"], input_size)
+    xy = pose * np.array([input_size[1], input_size[0]], np.float32)
+    s = {split: _pose_scores(np.broadcast_to(xy, (len(splits[split]["keypoints"]),) + xy.shape),
+                             splits[split]["keypoints"], splits[split]["ref_size"]) for split in ("train", "val", "test")}
+    scores = {("median pose", 0): s}
+    rows["median pose (no features)"] = {f"{sp} {short}": s[sp][m] for sp in ("train", "val", "test")
+                                         for m, short in (("PCK@0.05", "PCK"), ("error % box", "err %"))}
+    probes = {}
     for name, feats in features.items():
         for k in layers:
             probe, _ = fit_probe(feats["train"], splits["train"]["keypoints"], num_layers=k, input_size=input_size,
-                                 epochs=epochs, **probe_kwargs)
+                                 epochs=epochs, validation=(feats["val"], splits["val"]["keypoints"]),
+                                 **probe_kwargs)
             s = {split: probe_scores(probe, feats[split], splits[split]["keypoints"], splits[split]["ref_size"],
                                      input_size=input_size) for split in ("train", "val", "test")}
             scores[(name, k)] = s

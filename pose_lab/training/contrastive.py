@@ -142,15 +142,26 @@ class _TwoViews(keras.Model):
 
     def _check_images(self, images):
         want = tuple(self.encoder.input_shape[1:])
-        got = tuple(images.shape[1:])
-        if len(images.shape) != 4 or any(w is not None and g is not None and w != g for w, g in zip(want, got)):
-            raise ValueError(f"{type(self).__name__}: expected images (B, {', '.join(map(str, want))}), "
-                             f"got shape {tuple(images.shape)}")
+        shape = tuple(images.shape)
+        pairs = len(shape) == 5 and shape[1] == 2
+        got = shape[2:] if pairs else shape[1:]
+        if len(got) != 3 or any(w is not None and g is not None and w != g for w, g in zip(want, got)):
+            w = ", ".join(map(str, want))
+            raise ValueError(f"{type(self).__name__}: expected images (B, {w}) or pairs (B, 2, {w}), "
+                             f"got shape {shape}")
+        return pairs
 
     def views(self, images):
-        """Two independently augmented views of ``images`` (always augmented: that is the task)."""
+        """Two independently augmented views (always augmented: that is the task).
+
+        ``images`` is a batch ``(B, H, W, 3)`` (both views from the same image,
+        as in the papers) or pairs ``(B, 2, H, W, 3)`` (view 1 from ``[:, 0]``,
+        view 2 from ``[:, 1]``, e.g. one pose in two appearances from
+        ``PersonCropStream(output="pairs")``).
+        """
         images = ops.convert_to_tensor(images)
-        self._check_images(images)
+        if self._check_images(images):
+            return self.augmenter(images[:, 0], training=True), self.augmenter(images[:, 1], training=True)
         return self.augmenter(images, training=True), self.augmenter(images, training=True)
 
     def _encode_views(self, images, training):
