@@ -143,10 +143,14 @@ def encoder_features(encoder, images, batch_size=256, *, spatial=False):
     return np.concatenate(out)
 
 
+def _crop_scale(input_size):
+    """Crop units -> crop pixels for ``x, y`` (the probes predict ``x / W``, ``y / H``)."""
+    return np.array([input_size[1], input_size[0]], np.float32)
+
+
 def _targets(keypoints, input_size):
     k = np.asarray(keypoints, np.float32)
-    scale = np.array([input_size[1], input_size[0]], np.float32)
-    return np.concatenate([k[..., :2] / scale, (k[..., 2:3] > 0).astype(np.float32)], axis=-1)
+    return np.concatenate([k[..., :2] / _crop_scale(input_size), (k[..., 2:3] > 0).astype(np.float32)], axis=-1)
 
 
 def median_pose(keypoints, input_size=(128, 96)):
@@ -169,7 +173,7 @@ def fit_probe(features, keypoints, *, num_layers=1, input_size=(128, 96), hidden
 
     The probe starts at the constant solution (its last layer's kernel is zero
     and its bias the training set's :func:`median_pose`), so it begins at the
-    mean-pose error and can only go down from there on the training data; with
+    median-pose error and can only go down from there on the training data; with
     ``validation`` it stops when the validation loss has not improved for
     ``patience`` epochs and keeps the best epoch's weights (the test split is
     never looked at).
@@ -221,7 +225,12 @@ def _pose_scores(pred, keypoints, ref_size):
 def probe_scores(probe, features, keypoints, ref_size, *, input_size=(128, 96)):
     """PCK@0.05 and mean error (% of the box) of a probe on one split."""
     pred = np.asarray(probe.predict(np.asarray(features, np.float32), verbose=0, batch_size=1024))
-    return _pose_scores(pred * np.array([input_size[1], input_size[0]], np.float32), keypoints, ref_size)
+    return _pose_scores(pred * _crop_scale(input_size), keypoints, ref_size)
+
+
+def _table_row(split_scores):
+    return {f"{sp} {short}": split_scores[sp][m] for sp in ("train", "val", "test")
+            for m, short in (("PCK@0.05", "PCK"), ("error % box", "err %"))}
 
 
 def probe_table(features, splits, *, layers=(1, 2, 3), input_size=(128, 96), epochs=200, title=None,
@@ -246,14 +255,11 @@ def probe_table(features, splits, *, layers=(1, 2, 3), input_size=(128, 96), epo
         constant row under ``("median pose", 0)``); with ``return_probes=True``
         also ``{(encoder, k): probe}``.
     """
-    rows = {}
-    pose = median_pose(splits["train"]["keypoints"], input_size)
-    xy = pose * np.array([input_size[1], input_size[0]], np.float32)
+    xy = median_pose(splits["train"]["keypoints"], input_size) * _crop_scale(input_size)
     s = {split: _pose_scores(np.broadcast_to(xy, (len(splits[split]["keypoints"]),) + xy.shape),
                              splits[split]["keypoints"], splits[split]["ref_size"]) for split in ("train", "val", "test")}
     scores = {("median pose", 0): s}
-    rows["median pose (no features)"] = {f"{sp} {short}": s[sp][m] for sp in ("train", "val", "test")
-                                         for m, short in (("PCK@0.05", "PCK"), ("error % box", "err %"))}
+    rows = {"median pose (no features)": _table_row(s)}
     probes = {}
     for name, feats in features.items():
         for k in layers:
@@ -264,8 +270,7 @@ def probe_table(features, splits, *, layers=(1, 2, 3), input_size=(128, 96), epo
                                      input_size=input_size) for split in ("train", "val", "test")}
             scores[(name, k)] = s
             probes[(name, k)] = probe
-            rows[f"{name}, {k}-layer"] = {f"{sp} {short}": s[sp][m] for sp in ("train", "val", "test")
-                                          for m, short in (("PCK@0.05", "PCK"), ("error % box", "err %"))}
+            rows[f"{name}, {k}-layer"] = _table_row(s)
     table = ResultTable(rows, title=title or "keypoint probes on frozen features (PCK@0.05, error in % of the box)",
                         row_label="encoder, probe", digits=3)
     return (table, scores, probes) if return_probes else (table, scores)
