@@ -422,6 +422,22 @@ def test_pretrain_for_a_few_steps():
                           contrastive_augmentation(("noise",), seed=1)),
         stream, 1.0, base_learning_rate=0.3, batch_size=4, steps=3, run_eagerly=True, progress=False)
     assert limit.steps == 3 and info["planned_steps"] == 3 and len(info["history"]["loss"]) == 2
+    assert info["steps_per_second"] == pytest.approx(limit.steps / limit.trained_seconds)
+    assert np.isnan(info["probe_steps_per_second"])
+
+
+def test_pretrain_for_minutes_reports_the_runs_rate_not_the_probes():
+    from pose_lab.data.synthetic import PersonCropStream
+
+    stream = PersonCropStream(4, 2, seed=3, input_size=(32, 32), augment=False, output="images")
+    model, limit, info = TC.pretrain_for_minutes(
+        lambda: TC.SimCLR(_encoder(), MC.simclr_projection_head(16, output_dim=8),
+                          contrastive_augmentation(("noise",), seed=1)),
+        stream, 0.05, base_learning_rate=0.3, batch_size=4, probe_steps=2, run_eagerly=True, progress=False)
+    assert limit.steps >= 1 and info["probe_steps_per_second"] > 0
+    # the rate a notebook prints is the run's; the probe's (a few steps of a throw-away model) only made the plan
+    assert info["steps_per_second"] == pytest.approx(limit.steps / limit.trained_seconds, rel=1e-9)
+    assert info["steps_per_second"] != info["probe_steps_per_second"]
 
 
 def test_coco_probe_data_cuts_real_persons_like_the_stream():

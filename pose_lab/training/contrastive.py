@@ -426,8 +426,10 @@ def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size
 
     Returns:
         ``(model, limit, info)``: the trained model, the ``TimeLimit`` (``steps``,
-        ``trained_seconds``) and ``{"steps_per_second", "probe_seconds",
-        "planned_steps", "history"}``.
+        ``trained_seconds``) and ``{"steps_per_second", "probe_steps_per_second",
+        "probe_seconds", "planned_steps", "history"}``: ``steps_per_second`` is the
+        run's (``limit.steps / limit.trained_seconds``), ``probe_steps_per_second``
+        the probe's the plan was made from (NaN with ``steps``).
     """
     if not float(minutes) > 0:
         raise ValueError(f"minutes must be > 0, got {minutes!r}")
@@ -457,7 +459,7 @@ def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size
         fit_kwargs = {"epochs": math.ceil(planned / min(len(data), planned)),
                       "steps_per_epoch": min(len(data), planned)}
     hist = model.fit(data, callbacks=extra, verbose=0, **fit_kwargs)
-    if steps is not None and limit.trained_seconds > 0:
-        rate = limit.steps / limit.trained_seconds
-    return model, limit, {"steps_per_second": rate, "probe_seconds": probe_seconds, "planned_steps": planned,
-                          "history": hist.history}
+    # the run's own rate (the probe's, timed on a throw-away model over a few steps, is only the plan's basis)
+    run_rate = limit.steps / limit.trained_seconds if limit.trained_seconds > 0 else float("nan")
+    return model, limit, {"steps_per_second": run_rate, "probe_steps_per_second": rate,
+                          "probe_seconds": probe_seconds, "planned_steps": planned, "history": hist.history}
