@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 
 from pose_lab import runtime  # noqa: E402
 from pose_lab.data.crossmodal import crossmodal_stats, prepare_crossmodal_data  # noqa: E402
-from pose_lab.data.synthetic import TEST_SUBJECTS, TRAIN_SUBJECTS, render_crops  # noqa: E402
+from pose_lab.data.synthetic import ACTIONS, TEST_SUBJECTS, TRAIN_SUBJECTS, render_crops  # noqa: E402
 from pose_lab.evaluation.crossmodal import IMAGE_TO_3D, POSE2D_TO_3D, evaluate_crossmodal, mean_pose  # noqa: E402
 from pose_lab.evaluation.lifting import predict_3d, protocol_errors  # noqa: E402
 from pose_lab.models.backbones import backbone_for_image_size  # noqa: E402
@@ -148,8 +148,8 @@ def main(argv=None):
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} (other work on the machine slows every number)")
 
     t0 = time.perf_counter()
-    train = render_crops(args.n_train, size=args.size, seed=1000 + args.seed, subjects=TRAIN_SUBJECTS, actions=True)
-    val = render_crops(args.n_val, size=args.size, seed=2000 + args.seed, subjects=TEST_SUBJECTS, actions=True)
+    train = render_crops(args.n_train, size=args.size, seed=1000 + args.seed, subjects=TRAIN_SUBJECTS, actions=ACTIONS)
+    val = render_crops(args.n_val, size=args.size, seed=2000 + args.seed, subjects=TEST_SUBJECTS, actions=ACTIONS)
     t_render = time.perf_counter() - t0
     stats = crossmodal_stats(train["joints_2d"], train["joints_3d"])
     d_train = prepare_crossmodal_data(train["images"], train["joints_2d"], train["joints_3d"], stats)
