@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/bench_pose2d_torch.py            # 3 interleaved rounds
+    python benchmarks/bench_pose2d_torch.py            # 3 interleaved rounds of 30 steps
+    python benchmarks/bench_pose2d_torch.py --rounds 7 --steps 40   # the README's table
     python benchmarks/bench_pose2d_torch.py --quick
 
 The network is :data:`pose_lab.training.keypoints2d.STREAM_RECIPE`'s: the small
@@ -12,8 +13,12 @@ convolutions of 64 filters + BN, lateral 1x1 conv + BN skips from strides 16/8/4
 ReLU) and a 1x1 convolution to 17 heatmaps; 128x96 input, 32x24 heatmaps,
 visibility-weighted heatmap MSE, Adam. Both sides train on the same fixed
 batch held in memory (the network alone, no data pipeline), batch 64, with two
-threads (this machine's cores). PyTorch is optional: without it the script
-says so and times Keras only. Rounds are interleaved and the median is printed.
+threads (this machine's cores). Under TensorFlow Keras is timed twice: with
+``jit_compile="auto"`` (Keras's default: no XLA on a CPU-only machine) and with
+``jit_compile=True`` (XLA); under ``KERAS_BACKEND=jax`` once (always XLA).
+PyTorch is optional: without it the script says so and times Keras only.
+Rounds are interleaved; the median, the range over the rounds and the ratio
+to PyTorch (of the medians, and its range round by round) are printed.
 """
 
 from __future__ import annotations
@@ -108,6 +113,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median is printed)")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.torch_worker:  # pragma: no cover - optional reference, run in its own process
@@ -121,27 +127,35 @@ def main(argv=None):
 
     bs = STREAM_RECIPE["batch_size"]
     steps = args.steps or (5 if args.quick else 30)
-    rounds = 1 if args.quick else 3
+    rounds = 1 if args.quick else args.rounds
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (bs, 128, 96, 3)).astype("float32")
     hm = rng.uniform(0, 1, (bs, 32, 24, 17)).astype("float32")
     w = np.ones((bs, 17), "float32")
 
-    keras.utils.set_random_seed(0)
-    net = build_heatmap_model(**STREAM_RECIPE["model"])
-    model = KeypointTrainer(net)
-    model.compile(keras.optimizers.Adam(1e-3))
     xs = np.repeat(x[None], steps, 0).reshape(-1, 128, 96, 3)
     ys = {"heatmaps": np.repeat(hm[None], steps, 0).reshape(-1, 32, 24, 17),
           "weights": np.repeat(w[None], steps, 0).reshape(-1, 17)}
-    model.fit(xs[: 2 * bs], {k: v[: 2 * bs] for k, v in ys.items()}, batch_size=bs, verbose=0)
 
-    def keras_rate():
-        t = time.perf_counter()
-        model.fit(xs, ys, batch_size=bs, epochs=1, verbose=0, shuffle=False)
-        return steps * bs / (time.perf_counter() - t)
+    def keras_case(jit_compile):
+        keras.utils.set_random_seed(0)
+        net = build_heatmap_model(**STREAM_RECIPE["model"])
+        model = KeypointTrainer(net)
+        model.compile(keras.optimizers.Adam(1e-3), jit_compile=jit_compile)
+        model.fit(xs[: 2 * bs], {k: v[: 2 * bs] for k, v in ys.items()}, batch_size=bs, verbose=0)  # trace
 
-    cases = [(f"Keras {keras.__version__} / {keras.backend.backend()}, fit", keras_rate)]
+        def rate():
+            t = time.perf_counter()
+            model.fit(xs, ys, batch_size=bs, epochs=1, verbose=0, shuffle=False)
+            return steps * bs / (time.perf_counter() - t)
+        return net, rate
+
+    # Keras resolves jit_compile="auto" to no XLA for TensorFlow on a CPU-only machine; JAX always compiles with XLA
+    modes = ["auto", True] if keras.backend.backend() == "tensorflow" else ["auto"]
+    cases = []
+    for mode in modes:
+        net, fn = keras_case(mode)
+        cases.append((f"Keras {keras.__version__} / {keras.backend.backend()}, fit, jit_compile={mode}", fn))
     # PyTorch runs in its own process: importing torch next to TensorFlow can crash (both ship their
     # own OpenMP / protobuf); each round starts the worker, which times `steps` steps after a warm-up.
     import importlib.util
@@ -156,7 +170,7 @@ def main(argv=None):
             torch_rate.version = out[1]
             return float(out[0])
 
-        cases.append(("PyTorch replica, eager loop, 2 threads", torch_rate))
+        cases.append(("PyTorch replica, eager loop, 2 threads", torch_rate))  # the name torch_name below
     results = {name: [] for name, _ in cases}
     for _ in range(rounds):
         for name, fn in cases:
@@ -164,14 +178,18 @@ def main(argv=None):
     print(f"parameters: Keras {net.count_params():,}")
     print(f"notebook 02's network, batch {bs}, {steps} steps per round, median of {rounds} interleaved rounds, "
           f"load average {runtime.load_average()}")
-    print("| framework | training samples/s |")
-    print("| --- | ---: |")
+    print("| framework | training samples/s, median | min - max |")
+    print("| --- | ---: | ---: |")
     med = {name: float(np.median(r)) for name, r in results.items()}
     for name, r in med.items():
-        print(f"| {name} | {r:.0f} |")
-    if len(med) == 2:
-        k, t = med.values()
-        print(f"Keras / PyTorch: {k / t:.2f}x")
+        print(f"| {name} | {r:.0f} | {min(results[name]):.0f} - {max(results[name]):.0f} |")
+    torch_name = "PyTorch replica, eager loop, 2 threads"
+    if torch_name in med:
+        for name, r in med.items():
+            if name != torch_name:
+                per_round = [a / b for a, b in zip(results[name], results[torch_name])]
+                print(f"{name} / PyTorch: {r / med[torch_name]:.2f}x (ratio of the medians; per round "
+                      f"{min(per_round):.2f} - {max(per_round):.2f}x)")
     return med
 
 
