@@ -28,6 +28,7 @@ from pathlib import Path
 
 __all__ = [
     "atomic_write",
+    "scratch_dir",
     "is_smoke",
     "pick",
     "set_seed",
@@ -361,3 +362,51 @@ def atomic_write(path, write, *, binary=False, fsync=False) -> Path:
             pass
         raise
     return path
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine runs; ``True`` when that cannot be told (not POSIX)."""
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it runs, under another user
+        return True
+    return True
+
+
+def scratch_dir(parent, tag: str) -> Path:
+    """A new hidden folder in ``parent`` to write files into before they are renamed into place.
+
+    Its name is ``.tmp_<tag>_<host>_<pid>_<random>`` (characters other than
+    letters, digits and ``-`` in ``tag`` and the host name become ``-``). The writer removes it when
+    it finishes or fails, but a hard kill (SIGKILL, a Colab runtime reset)
+    skips that, and a dataset's half-written copy could stay behind for good.
+    So first, every ``.tmp_<tag>_<host>_<pid>_*`` folder in ``parent`` whose
+    host is this machine and whose process no longer runs is removed. Folders
+    of other machines (a shared drive), of running processes and of any other
+    name are left alone; where liveness cannot be told (not POSIX) nothing is
+    removed.
+
+    Returns:
+        the new folder's :class:`~pathlib.Path`.
+    """
+    import re
+    import shutil
+    import socket
+    import tempfile
+
+    if not str(tag):
+        raise ValueError("tag: expected a non-empty name, e.g. 'h36m'")
+    tag = re.sub(r"[^A-Za-z0-9-]", "-", str(tag))  # any other character becomes '-'
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+    pattern = re.compile(rf"\.tmp_{re.escape(tag)}_{re.escape(host)}_(\d+)_[^/]*")
+    for old in parent.iterdir():
+        m = pattern.fullmatch(old.name)
+        if m and old.is_dir() and not old.is_symlink() and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f".tmp_{tag}_{host}_{os.getpid()}_", dir=parent))

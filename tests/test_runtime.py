@@ -1,5 +1,7 @@
 """Smoke/full mode, seeding and data-folder resolution."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -130,3 +132,50 @@ def test_load_average_formats_three_numbers_or_says_na(monkeypatch):
     assert runtime.load_average() == "n/a"
     monkeypatch.delattr(runtime.os, "getloadavg")
     assert runtime.load_average() == "n/a"
+
+
+def test_scratch_dir_clears_what_dead_local_processes_left_and_nothing_else(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    host = "".join(c if c.isalnum() or c == "-" else "-" for c in socket.gethostname())
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()  # its pid no longer runs
+    dead = tmp_path / f".tmp_h36m_{host}_{done.pid}_abc"
+    alive = tmp_path / f".tmp_h36m_{host}_{os.getpid()}_abc"
+    other_host = tmp_path / f".tmp_h36m_{host}x_{done.pid}_abc"   # another machine on a shared drive
+    other_tag = tmp_path / f".tmp_train_{host}_{done.pid}_abc"
+    legacy = tmp_path / ".tmp_h36m_abc"                           # the old name: owner unknown
+    for d in (dead, alive, other_host, other_tag, legacy):
+        (d / "sub").mkdir(parents=True)
+        (d / "sub" / "part.npz").write_bytes(b"x")
+    new = runtime.scratch_dir(tmp_path, "h36m")
+    assert new.is_dir() and new.parent == tmp_path and not any(new.iterdir())
+    assert new.name.startswith(f".tmp_h36m_{host}_{os.getpid()}_")
+    assert not dead.exists()
+    assert alive.is_dir() and other_host.is_dir() and other_tag.is_dir() and legacy.is_dir()
+    # the caller removes its own folder; a second call leaves the first one (this process runs)
+    again = runtime.scratch_dir(tmp_path, "h36m")
+    assert new.is_dir() and again != new
+    # odd characters in the tag become '-'; an empty tag is refused
+    assert runtime.scratch_dir(tmp_path, "val 2017").name.startswith(f".tmp_val-2017_{host}_")
+    with pytest.raises(ValueError, match="tag"):
+        runtime.scratch_dir(tmp_path, "")
+
+
+def test_dataset_writers_leave_no_scratch_folder_and_clear_a_killed_runs(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from pose_lab.data.synthetic import write_coco_dataset
+
+    host = "".join(c if c.isalnum() or c == "-" else "-" for c in socket.gethostname())
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    killed = tmp_path / f".tmp_val_{host}_{done.pid}_xyz"
+    (killed / "val").mkdir(parents=True)
+    write_coco_dataset(tmp_path, split="val", num_images=2, image_size=(64, 64), seed=1)
+    assert not killed.exists()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp_")]

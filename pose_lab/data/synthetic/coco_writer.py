@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from pose_lab import runtime
 from pose_lab.skeletons import COCO17
 
 from .body import TRAIN_SUBJECTS
@@ -186,7 +186,7 @@ def write_coco_dataset(out_dir, num_images, split="train", seed=0, *, image_size
         raise ValueError(f"split must be a plain folder name, got {split!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp_{split}_", dir=out_dir))
+    tmp = runtime.scratch_dir(out_dir, split)  # also clears what a hard-killed run left
     try:
         (tmp / split).mkdir()
         (tmp / "annotations").mkdir()

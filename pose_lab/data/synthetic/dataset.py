@@ -45,7 +45,6 @@ import json
 import hashlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -289,7 +288,7 @@ def generate_h36m(out_dir, subjects=ALL_SUBJECTS, actions=ACTIONS, frames_per_se
     generation = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
     info["generation"] = generation
     out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp_h36m_", dir=out))
+    tmp = runtime.scratch_dir(out, "h36m")  # also clears what a hard-killed run left
     try:
         gen = np.array(generation)  # a plain string array: no pickle
         save_npz_atomic(tmp / FILE_3D, positions_3d=positions_3d, generation=gen)
