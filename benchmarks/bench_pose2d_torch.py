@@ -33,6 +33,8 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 from pose_lab import runtime  # noqa: E402  (cheap: no TensorFlow; after the path insert)
 
+TORCH_CASE = "PyTorch replica, eager loop, 2 threads"
+
 
 def _torch_model(torch, widths=(16, 32, 64, 128), head=64, joints=17):  # pragma: no cover - optional
     nn = torch.nn
@@ -170,7 +172,7 @@ def main(argv=None):
             torch_rate.version = out[1]
             return float(out[0])
 
-        cases.append(("PyTorch replica, eager loop, 2 threads", torch_rate))  # the name torch_name below
+        cases.append((TORCH_CASE, torch_rate))
     results = {name: [] for name, _ in cases}
     for _ in range(rounds):
         for name, fn in cases:
@@ -183,12 +185,11 @@ def main(argv=None):
     med = {name: float(np.median(r)) for name, r in results.items()}
     for name, r in med.items():
         print(f"| {name} | {r:.0f} | {min(results[name]):.0f} - {max(results[name]):.0f} |")
-    torch_name = "PyTorch replica, eager loop, 2 threads"
-    if torch_name in med:
+    if TORCH_CASE in med:
         for name, r in med.items():
-            if name != torch_name:
-                per_round = [a / b for a, b in zip(results[name], results[torch_name])]
-                print(f"{name} / PyTorch: {r / med[torch_name]:.2f}x (ratio of the medians; per round "
+            if name != TORCH_CASE:
+                per_round = [a / b for a, b in zip(results[name], results[TORCH_CASE])]
+                print(f"{name} / PyTorch: {r / med[TORCH_CASE]:.2f}x (ratio of the medians; per round "
                       f"{min(per_round):.2f} - {max(per_round):.2f}x)")
     return med
 

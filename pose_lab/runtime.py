@@ -398,12 +398,15 @@ def scratch_dir(parent, tag: str) -> Path:
     import socket
     import tempfile
 
+    def name_part(text):  # any character but letters, digits and '-' becomes '-'
+        return re.sub(r"[^A-Za-z0-9-]", "-", str(text))
+
     if not str(tag):
         raise ValueError("tag: expected a non-empty name, e.g. 'h36m'")
-    tag = re.sub(r"[^A-Za-z0-9-]", "-", str(tag))  # any other character becomes '-'
+    tag = name_part(tag)
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
-    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+    host = name_part(socket.gethostname()) or "host"
     pattern = re.compile(rf"\.tmp_{re.escape(tag)}_{re.escape(host)}_(\d+)_[^/]*")
     for old in parent.iterdir():
         m = pattern.fullmatch(old.name)

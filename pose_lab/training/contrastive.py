@@ -434,15 +434,15 @@ def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size
     if not float(minutes) > 0:
         raise ValueError(f"minutes must be > 0, got {minutes!r}")
     t0 = time.perf_counter()
-    rate = float("nan")
+    probe_rate = float("nan")
     if steps is None:
         probe = build()
         probe.compile(optimizer=keras.optimizers.SGD(1e-9), run_eagerly=run_eagerly)
-        rate = steps_per_second(probe, data, steps=probe_steps, warmup_steps=2)
+        probe_rate = steps_per_second(probe, data, steps=probe_steps, warmup_steps=2)
         del probe
     probe_seconds = time.perf_counter() - t0
     left = max(float(minutes) * 60.0 - probe_seconds, 1.0)
-    planned = max(int(rate * left), 2) if steps is None else max(int(steps), 1)
+    planned = max(int(probe_rate * left), 2) if steps is None else max(int(steps), 1)
     model = build()
     model.compile(optimizer=contrastive_optimizer(base_learning_rate, batch_size, planned,
                                                   final_fraction=final_fraction,
@@ -461,5 +461,5 @@ def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size
     hist = model.fit(data, callbacks=extra, verbose=0, **fit_kwargs)
     # the run's own rate (the probe's, timed on a throw-away model over a few steps, is only the plan's basis)
     run_rate = limit.steps / limit.trained_seconds if limit.trained_seconds > 0 else float("nan")
-    return model, limit, {"steps_per_second": run_rate, "probe_steps_per_second": rate,
+    return model, limit, {"steps_per_second": run_rate, "probe_steps_per_second": probe_rate,
                           "probe_seconds": probe_seconds, "planned_steps": planned, "history": hist.history}
