@@ -23,6 +23,7 @@ from pose_lab.training.callbacks import BestCheckpoint, LinearKLAnnealing
 from pose_lab.training.crossmodal import CrossModalVAE
 from pose_lab.training.keypoints2d import KeypointTrainer, fit_keypoints2d
 from pose_lab.training.lifting import compile_lifter, fit_lifter
+from process_utils import host_and_a_dead_pid
 
 
 class Interrupt(Exception):
@@ -246,6 +247,22 @@ def test_best_checkpoint_state_round_trip_and_nan(tmp_path):
     assert BestCheckpoint(tmp_path / "m.keras", monitor="val_acc").mode == "max"
     with pytest.raises(ValueError, match=".keras"):
         BestCheckpoint(tmp_path / "m.h5")
+
+
+def test_best_checkpoint_leaves_no_scratch_and_clears_a_killed_saves(tmp_path):
+    host, dead_pid = host_and_a_dead_pid()
+    killed = tmp_path / f".tmp_checkpoint_{host}_{dead_pid}_xyz"   # a save killed before its rename
+    killed.mkdir()
+    (killed / "m.keras").write_bytes(b"half a zip")
+    x = keras.Input((2,))
+    model = keras.Model(x, keras.layers.Dense(1)(x))
+    cb = BestCheckpoint(tmp_path / "m.keras", monitor="loss")
+    cb.set_model(model)
+    cb.on_epoch_end(0, {"loss": 1.0})
+    assert not killed.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(ops.convert_to_numpy(loaded.weights[0]), ops.convert_to_numpy(model.weights[0]))
 
 
 def test_epoch_shuffled_arrays_order_depends_only_on_seed_and_epoch():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pose_lab import runtime
+from process_utils import host_and_a_dead_pid
 
 
 @pytest.mark.parametrize(
@@ -134,20 +135,8 @@ def test_load_average_formats_three_numbers_or_says_na(monkeypatch):
     assert runtime.load_average() == "n/a"
 
 
-def _host_and_a_dead_pid():
-    """This machine's name as scratch folders spell it, and the pid of a process that has ended."""
-    import re
-    import socket
-    import subprocess
-    import sys
-
-    done = subprocess.Popen([sys.executable, "-c", "pass"])
-    done.wait()  # its pid no longer runs
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()), done.pid
-
-
 def test_scratch_dir_clears_what_dead_local_processes_left_and_nothing_else(tmp_path):
-    host, dead_pid = _host_and_a_dead_pid()
+    host, dead_pid = host_and_a_dead_pid()
     dead = tmp_path / f".tmp_h36m_{host}_{dead_pid}_abc"
     alive = tmp_path / f".tmp_h36m_{host}_{os.getpid()}_abc"
     other_host = tmp_path / f".tmp_h36m_{host}x_{dead_pid}_abc"   # another machine on a shared drive
@@ -173,7 +162,7 @@ def test_scratch_dir_clears_what_dead_local_processes_left_and_nothing_else(tmp_
 def test_dataset_writers_leave_no_scratch_folder_and_clear_a_killed_runs(tmp_path):
     from pose_lab.data.synthetic import write_coco_dataset
 
-    host, dead_pid = _host_and_a_dead_pid()
+    host, dead_pid = host_and_a_dead_pid()
     killed = tmp_path / f".tmp_val_{host}_{dead_pid}_xyz"
     (killed / "val").mkdir(parents=True)
     write_coco_dataset(tmp_path, split="val", num_images=2, image_size=(64, 64), seed=1)

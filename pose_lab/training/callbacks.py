@@ -657,10 +657,15 @@ class BestCheckpoint(keras.callbacks.Callback):
         return value < self.best if self.mode == "min" else value > self.best
 
     def _save(self):
-        self.filepath.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.filepath.with_name(f".{self.filepath.stem}.tmp-{os.getpid()}.keras")
-        self.model.save(str(tmp), overwrite=True)
-        os.replace(tmp, self.filepath)
+        # written in a scratch folder of this process and renamed into place; the folder of a killed
+        # write is removed by the next save on this machine (runtime.scratch_dir)
+        scratch = runtime.scratch_dir(self.filepath.parent, "checkpoint")
+        try:
+            tmp = scratch / self.filepath.name
+            self.model.save(str(tmp), overwrite=True)
+            os.replace(tmp, self.filepath)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
