@@ -39,6 +39,7 @@ Backend-agnostic (``keras.ops``); imports no data, evaluation or metrics module.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import math
 import time
@@ -51,8 +52,8 @@ from keras import ops
 
 from pose_lab.training.callbacks import BestCheckpoint, ProgressLog, TrainingBackup
 
-__all__ = ["EpochShuffledArrays", "add_regularization", "batched_predict", "fit_resumable", "resumable_callbacks",
-           "steps_per_second", "weighted_mean"]
+__all__ = ["EpochShuffledArrays", "add_regularization", "batched_predict", "fit_and_release", "fit_resumable",
+           "resumable_callbacks", "steps_per_second", "weighted_mean"]
 
 
 # --------------------------------------------------------------------------- losses
@@ -419,6 +420,27 @@ def fit_resumable(model, x, y=None, *, epochs=1, workdir=None, validation_data=N
     return history
 
 
+def fit_and_release(model, data, **fit_kwargs):
+    """``model.fit(data, **fit_kwargs)``, then free the run's data iterator at once.
+
+    For runs that a callback may stop in the middle of an epoch
+    (:class:`~pose_lab.training.callbacks.TimeLimit`). Under TensorFlow such a
+    run on a ``PyDataset`` with worker threads (``PersonCropStream``,
+    ``SceneStream``) leaves its ``tf.data`` iterator, still holding the
+    suspended generator, in a reference cycle. Left to the collection at
+    interpreter exit, it hung the process there: a script that called
+    ``fit_for_minutes`` printed its results and never returned (Keras 3.15,
+    TensorFlow 2.21; not under JAX). A ``gc.collect()`` right after ``fit``
+    frees it while the runtime is whole.
+
+    Returns:
+        the ``History``.
+    """
+    history = model.fit(data, **fit_kwargs)
+    gc.collect()
+    return history
+
+
 def steps_per_second(model, data, steps=20, warmup_steps=3):
     """Time ``steps`` training steps of a compiled ``model`` on ``data`` after ``warmup_steps`` (tracing).
 
@@ -435,3 +457,4 @@ def steps_per_second(model, data, steps=20, warmup_steps=3):
     finally:
         if epoch is not None:
             data.epoch = epoch
+        gc.collect()  # both runs stop mid-epoch: see fit_and_release

@@ -54,7 +54,7 @@ from keras import ops
 from pose_lab import losses
 from pose_lab.data.augment import DEFAULT_CONTRASTIVE_AUGMENTATIONS, contrastive_augmentation
 from pose_lab.models.contrastive import build_encoder, simclr_projection_head, simsiam_predictor, simsiam_projector
-from pose_lab.training.base import fit_resumable, steps_per_second
+from pose_lab.training.base import fit_and_release, fit_resumable, steps_per_second
 from pose_lab.training.callbacks import ProgressLog, TimeLimit
 
 __all__ = [
@@ -458,7 +458,7 @@ def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size
     else:
         fit_kwargs = {"epochs": math.ceil(planned / min(len(data), planned)),
                       "steps_per_epoch": min(len(data), planned)}
-    hist = model.fit(data, callbacks=extra, verbose=0, **fit_kwargs)
+    hist = fit_and_release(model, data, callbacks=extra, verbose=0, **fit_kwargs)
     # the run's own rate (the probe's, timed on a throw-away model over a few steps, is only the plan's basis)
     run_rate = limit.steps / limit.trained_seconds if limit.trained_seconds > 0 else float("nan")
     return model, limit, {"steps_per_second": run_rate, "probe_steps_per_second": probe_rate,

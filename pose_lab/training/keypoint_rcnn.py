@@ -99,6 +99,7 @@ from pose_lab.models.keypoint_rcnn import (
     level_name,
 )
 from pose_lab.roi import keypoints_to_roi_targets, roi_align, roi_heatmaps_to_keypoints
+from pose_lab.training.base import fit_and_release
 from pose_lab.training.callbacks import TimeLimit
 from pose_lab.training.schedules import WarmupStepDecay
 
@@ -706,7 +707,7 @@ def train_for_minutes(model, stream, minutes, *, milestones_epochs=(36, 43), ref
     miles = tuple(m * epochs / float(reference_epochs) for m in milestones_epochs)
     model.compile(keypoint_rcnn_optimizer(spe, epochs, int(batch), milestones_epochs=miles, base_lr=base_lr))
     limit = TimeLimit(max(left, 1.0) / 60.0, max_steps=max_steps)
-    history = model.fit(stream, epochs=epochs, callbacks=[limit, *callbacks], verbose=verbose)
+    history = fit_and_release(model, stream, epochs=epochs, callbacks=[limit, *callbacks], verbose=verbose)
     plan = {"steps_per_second": rate, "epochs": epochs, "steps_per_epoch": spe, "milestones_epochs": miles,
             "steps": limit.steps, "minutes": (time.perf_counter() - t0) / 60.0}
     return history, plan

@@ -26,7 +26,7 @@ from keras import ops
 
 import pose_lab.models.keypoints2d  # noqa: F401  (registers the custom layers for load_model)
 from pose_lab.losses import weighted_coordinate_l1, weighted_heatmap_mse
-from pose_lab.training.base import add_regularization, fit_resumable, steps_per_second
+from pose_lab.training.base import add_regularization, fit_and_release, fit_resumable, steps_per_second
 from pose_lab.training.callbacks import ProgressLog, TimeLimit
 from pose_lab.training.schedules import WarmupCosineDecay
 
@@ -310,6 +310,6 @@ def fit_for_minutes(network, data, minutes, *, peak_learning_rate=5e-3, warmup_s
     # the time limit ends the run; room for 10x the planned steps, so that a probe slowed by a busy machine
     # (the rate then rises after it) does not end the run before its budget
     epochs = max(1, math.ceil(10 * planned / per_epoch))
-    trainer.fit(data, epochs=epochs, callbacks=extra, verbose=verbose)
+    fit_and_release(trainer, data, epochs=epochs, callbacks=extra, verbose=verbose)
     info = {"steps_per_second": rate, "probe_seconds": probe_seconds, "planned_steps": planned}
     return trainer, limit, info
