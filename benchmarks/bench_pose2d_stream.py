@@ -103,7 +103,8 @@ def main(argv=None):
         ev = kp_eval.evaluate_keypoints(net, val_json, val_images, decode=recipe["decode"])
         sw = ev.swaps
         return {"AP": ev.coco["AP"], "AP50": ev.coco["AP50"], "AP75": ev.coco["AP75"], "PCK": ev.pck,
-                "swap_rate": sw["swap_rate"], "swap_share": sw["swap_share"]}
+                "swap_rate": sw["swap_rate"], "swap_share": sw["swap_share"], "exchange_rate": sw["exchange_rate"],
+                "double_rate": sw["double_rate"]}
 
     results = {}
     for name in args.designs:

@@ -433,6 +433,8 @@ def test_evaluate_keypoints_end_to_end(tmp_path):
     assert ev.keypoints.shape == (len(ev.records), 17, 2) and len(ev.results) == len(ev.records)
     assert 0.0 <= ev.pck <= 1.0 and "mean" in ev.table and ev.table["nose"]["n"] >= 0
     assert "OKS AP" in ev.summary()
+    oracle = ev.with_sides_from_truth()
+    assert oracle["AP"] >= ev.ap - 1e-9 and oracle["PCK"] >= ev.pck - 1e-9
 
 
 def test_real_coco_sample_ground_truth_ap_is_one():

@@ -14,7 +14,7 @@ import pytest
 
 from pose_lab.data.pipelines import crop_images, crop_transform, transform_back
 from pose_lab.data.synthetic import PersonCropStream
-from pose_lab.metrics import left_right_swaps
+from pose_lab.metrics import assign_sides_from_truth, left_right_swaps
 from pose_lab.skeletons import COCO17
 from pose_lab.training.callbacks import TimeLimit
 
@@ -192,6 +192,24 @@ def test_left_right_swaps_closed_forms():
     assert right["swap_rate"] == 0.0 and right["error_rate"] == 0.0 and right["scored"] == 60
     mirrored = left_right_swaps(target[:, perm, :2], target, 100.0)
     assert mirrored["swap_rate"] == 1.0 and mirrored["swap_share"] == 1.0
+    assert mirrored["exchange_rate"] == 1.0 and mirrored["double_rate"] == 0.0  # every pair exchanged
+    # both wrists predicted on the right wrist: the left one is a double, the right one is correct
+    both = target[..., :2].copy()
+    both[:, 9] = target[:, 10, :2]
+    r = left_right_swaps(both, target, 100.0)
+    assert r["swap_rate"] == pytest.approx(5 / 60) and r["double_rate"] == pytest.approx(5 / 60)
+    assert r["exchange_rate"] == 0.0
+    # the oracle that names the sides: exchanged pairs come back exactly, a double stays (one limb found twice)
+    np.testing.assert_array_equal(assign_sides_from_truth(target[:, perm, :2], target), target[..., :2])
+    np.testing.assert_array_equal(assign_sides_from_truth(both, target), both)
+    one_side = target.copy()
+    one_side[:, 10, 2] = 0  # right wrist unlabelled: its pair is left as predicted
+    np.testing.assert_array_equal(assign_sides_from_truth(target[:, perm, :2], one_side)[:, 9:11],
+                                  target[:, perm, :2][:, 9:11])
+    # ... and with the right wrist far off as well: a swap of neither kind
+    both[:, 10] += 1000.0
+    r = left_right_swaps(both, target, 100.0)
+    assert r["swap_rate"] == pytest.approx(5 / 60) and r["double_rate"] == 0.0 and r["exchange_rate"] == 0.0
     # half the persons mirrored; an unlabelled mirror joint takes its pair out of the count
     half = target[..., :2].copy()
     half[:2] = target[:2, perm, :2]

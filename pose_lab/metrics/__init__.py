@@ -79,7 +79,8 @@ from __future__ import annotations
 from pose_lab.metrics import coco, pose2d, pose3d, realism, representation, tables
 from pose_lab.metrics.coco import (COCO_BOX_STATS, COCO_KEYPOINT_STATS, coco_box_ap, coco_keypoint_ap,
                                    coco_results_from_ground_truth)
-from pose_lab.metrics.pose2d import box_size, keypoint_error_2d, left_right_swaps, oks, pck_2d
+from pose_lab.metrics.pose2d import (assign_sides_from_truth, box_size, keypoint_error_2d, left_right_swaps, oks,
+                                     pck_2d)
 from pose_lab.metrics.pose3d import (
     AUC3D_THRESHOLDS,
     MPJPE,

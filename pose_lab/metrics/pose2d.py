@@ -11,7 +11,7 @@ from pose_lab.metrics._common import _check_reduction, _nan_reduce, _num_joints,
 from pose_lab.skeletons import COCO17, COCO_OKS_SIGMAS
 from pose_lab.validation import check_poses
 
-__all__ = ["keypoint_error_2d", "box_size", "pck_2d", "oks", "left_right_swaps"]
+__all__ = ["keypoint_error_2d", "box_size", "pck_2d", "oks", "left_right_swaps", "assign_sides_from_truth"]
 
 
 def _visibility_mask(visibility, shape, name="visibility") -> np.ndarray:
@@ -181,10 +181,19 @@ def left_right_swaps(pred, target, ref_size, threshold: float = 0.05, keypoints=
         keypoints: indices scored (default the twelve COCO limb keypoints).
         skeleton: gives the mirror of each joint (``flip_permutation``).
 
+    A swap is one of two kinds, told by where the mirror joint's own
+    prediction is: an *exchange* when that prediction is nearer to ``j``'s
+    ground truth than to its own (the two sides' labels are swapped: the
+    network found both limbs but named them wrongly), a *double* when it is
+    correct (both predictions sit on the mirror limb: one limb found twice,
+    the other lost, typical of occlusion). Swaps of neither kind (the mirror's
+    prediction is off elsewhere) are the rest of ``swap_rate``.
+
     Returns:
-        dict: ``swap_rate`` (swaps / scored keypoints), ``error_rate`` (PCK
-        misses / scored keypoints), ``swap_share`` (swaps / misses: the
-        share of limb errors that are swaps) and ``scored`` (count).
+        dict: ``swap_rate`` (swaps / scored keypoints), ``exchange_rate`` and
+        ``double_rate`` (the two kinds of swap / scored keypoints),
+        ``error_rate`` (PCK misses / scored keypoints), ``swap_share`` (swaps
+        / misses: the share of limb errors that are swaps) and ``scored`` (count).
     """
     p, _ = _split_xyv(pred, "pred", skeleton)
     t, v_t = _split_xyv(target, "target", skeleton)
@@ -201,13 +210,55 @@ def left_right_swaps(pred, target, ref_size, threshold: float = 0.05, keypoints=
     own = np.linalg.norm(p[:, ks] - t[:, ks], axis=-1)
     mirror = np.linalg.norm(p[:, ks] - t[:, perm[ks]], axis=-1)
     miss = own > threshold * ref[:, None]
-    swap = miss & (mirror < own)
+    swap = miss & (mirror < own) & scored
+    # where the mirror joint's own prediction is: on this joint's truth (exchange) or on its own (double)
+    m_own = np.linalg.norm(p[:, perm[ks]] - t[:, perm[ks]], axis=-1)
+    m_cross = np.linalg.norm(p[:, perm[ks]] - t[:, ks], axis=-1)
+    exchange = swap & (m_cross < m_own)
+    double = swap & ~exchange & (m_own <= threshold * ref[:, None])
     n = int(scored.sum())
     n_miss = int((miss & scored).sum())
-    n_swap = int((swap & scored).sum())
+    n_swap = int(swap.sum())
     return {
         "swap_rate": n_swap / n if n else float("nan"),
+        "exchange_rate": int(exchange.sum()) / n if n else float("nan"),
+        "double_rate": int(double.sum()) / n if n else float("nan"),
         "error_rate": n_miss / n if n else float("nan"),
         "swap_share": n_swap / n_miss if n_miss else float("nan"),
         "scored": n,
     }
+
+
+def assign_sides_from_truth(pred, target, skeleton=COCO17):
+    """Each left/right pair's two predictions, given to the sides that fit the ground truth best.
+
+    An oracle that knows which side is which: for every pair ``(j, m(j))``
+    labelled on both sides, the two predicted points are exchanged when
+    ``|p_j - t_m| + |p_m - t_j| < |p_j - t_j| + |p_m - t_m|``. The points
+    themselves do not move, so scoring the result says how much of a model's
+    error is naming the sides (exchanges) and how much is finding the limbs.
+
+    Args:
+        pred, target: ``(N, J, 2)`` pixels (``target`` may carry ``v`` as a third column).
+        skeleton: gives the mirror of each joint (``flip_permutation``).
+
+    Returns:
+        ``(N, J, 2)`` float64 predictions with sides assigned.
+    """
+    p, _ = _split_xyv(pred, "pred", skeleton)
+    t, v_t = _split_xyv(target, "target", skeleton)
+    if p.shape != t.shape or p.ndim != 3:
+        raise ValueError(f"pred and target must have the same shape (N, J, 2); got {p.shape} and {t.shape}")
+    _require_poses(p, "pred")
+    perm = np.asarray(skeleton.flip_permutation)
+    vis = _visibility_mask(v_t, t.shape)
+    out = np.array(p, dtype=np.float64)
+    for j in range(p.shape[1]):
+        m = int(perm[j])
+        if m <= j:
+            continue  # each pair once; centre joints are their own mirror
+        keep = np.linalg.norm(p[:, j] - t[:, j], axis=-1) + np.linalg.norm(p[:, m] - t[:, m], axis=-1)
+        cross = np.linalg.norm(p[:, j] - t[:, m], axis=-1) + np.linalg.norm(p[:, m] - t[:, j], axis=-1)
+        flip = (cross < keep) & vis[:, j] & vis[:, m]
+        out[flip, j], out[flip, m] = p[flip, m], p[flip, j]
+    return out
