@@ -174,20 +174,20 @@ def left_right_swaps(pred, target, ref_size, threshold: float = 0.05, keypoints=
     its own and more than ``threshold * ref_size`` from its own (a correct
     keypoint is never a swap, even where the two sides nearly touch).
 
+    A swap is one of two kinds, told by where the mirror joint's own
+    prediction is: an *exchange* when that prediction is nearer to ``j``'s
+    ground truth than to its own (the two sides' labels are swapped: the
+    network found both limbs but named them wrongly), a *double* when it is
+    correct (both predictions sit on the mirror limb: one limb found twice,
+    the other lost). Swaps of neither kind (the mirror's
+    prediction is off elsewhere) are the rest of ``swap_rate``.
+
     Args:
         pred, target: ``(N, J, 2)`` pixels (``target`` may carry ``v`` as a third column).
         ref_size: ``(N,)`` or scalar reference length (the box size, :func:`box_size`).
         threshold: the PCK threshold that defines an error.
         keypoints: indices scored (default the twelve COCO limb keypoints).
         skeleton: gives the mirror of each joint (``flip_permutation``).
-
-    A swap is one of two kinds, told by where the mirror joint's own
-    prediction is: an *exchange* when that prediction is nearer to ``j``'s
-    ground truth than to its own (the two sides' labels are swapped: the
-    network found both limbs but named them wrongly), a *double* when it is
-    correct (both predictions sit on the mirror limb: one limb found twice,
-    the other lost, typical of occlusion). Swaps of neither kind (the mirror's
-    prediction is off elsewhere) are the rest of ``swap_rate``.
 
     Returns:
         dict: ``swap_rate`` (swaps / scored keypoints), ``exchange_rate`` and
