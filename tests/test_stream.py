@@ -258,12 +258,25 @@ assert limit.steps >= 1 and info["planned_steps"] >= 2
 assert limit.curve[-1]["ok"] == 1.0 and limit.curve[-1]["steps"] == limit.steps
 assert trainer.network is net
 print("budget run done", flush=True)
+
+# and a run on the stream interrupted mid-epoch (Ctrl-C), caught: the process must still exit
+from pose_lab.training.base import fit_resumable
+
+class CtrlC(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        raise KeyboardInterrupt
+
+try:
+    fit_resumable(trainer, stream, epochs=2, callbacks=[CtrlC()], progress=False)
+except KeyboardInterrupt:
+    print("interrupted run done", flush=True)
 """
 
 
 def test_fit_for_minutes_probe_leaves_the_stream_stops_at_the_budget_and_the_process_exits(tmp_path):
-    # In a fresh interpreter: a run stopped mid-epoch on a stream with a worker thread once left the
-    # process hanging at exit under TensorFlow (training.base.fit_and_release); the timeout catches that.
+    # In a fresh interpreter: a run stopped mid-epoch on a stream with a worker thread (by the budget or by
+    # Ctrl-C) once left the process hanging at exit under TensorFlow (training.base.fit_and_release); the
+    # timeout catches that.
     root = Path(__file__).resolve().parents[1]
     script = tmp_path / "budget_run.py"
     script.write_text(_BUDGET_RUN)
@@ -274,4 +287,4 @@ def test_fit_for_minutes_probe_leaves_the_stream_stops_at_the_budget_and_the_pro
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"the process did not exit within 240 s; its output: {e.stdout!r} {e.stderr!r}"[-3000:])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "budget run done" in proc.stdout
+    assert "budget run done" in proc.stdout and "interrupted run done" in proc.stdout

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from pose_lab.training.base import add_regularization, batched_predict, fit_resumable, weighted_mean
+from pose_lab.training import base
+from pose_lab.training.base import add_regularization, batched_predict, fit_and_release, fit_resumable, weighted_mean
 from pose_lab.training.callbacks import ProgressLog
 
 
@@ -145,3 +146,38 @@ def test_progress_log_eta_is_mean_epoch_time_times_epochs_left():
     assert "20.0 s/epoch" in log.lines[-1] and "loss 0.5" in log.lines[-1]
     with pytest.raises(ValueError, match="every"):
         ProgressLog(every=0)
+
+
+class _Stop(Exception):
+    pass
+
+
+class _RaiseAtFirstBatch(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        marker = "a local of the frame that raised"  # noqa: F841  (inspected through the traceback)
+        raise _Stop
+
+
+def _deepest_frame_locals(excinfo):
+    tb = excinfo.tb
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_locals
+
+
+@pytest.mark.parametrize("in_ipython", [False, True])
+def test_fit_and_release_times_the_fit_and_frees_the_frames_of_a_failed_fit_outside_ipython(monkeypatch,
+                                                                                          in_ipython):
+    x = np.zeros((8, 2), "float32")
+    inp = keras.Input((2,))
+    model = keras.Model(inp, keras.layers.Dense(1)(inp))
+    model.compile("sgd", "mse")
+    history = fit_and_release(model, x, x[:, :1], epochs=2, batch_size=4, verbose=0)
+    assert history.history["loss"] and history.fit_seconds > 0
+    monkeypatch.setattr(base, "_in_ipython", lambda: in_ipython)
+    with pytest.raises(_Stop) as excinfo:
+        fit_and_release(model, x, x[:, :1], epochs=1, batch_size=4, verbose=0, callbacks=[_RaiseAtFirstBatch()])
+    # a script drops the locals the traceback holds (they kept a stopped run's data iterator alive and hung
+    # the interpreter's exit); IPython keeps them for %debug
+    assert ("marker" in _deepest_frame_locals(excinfo)) == in_ipython
+

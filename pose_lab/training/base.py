@@ -42,7 +42,9 @@ from __future__ import annotations
 import gc
 import importlib.util
 import math
+import sys
 import time
+import traceback
 import warnings
 from pathlib import Path
 
@@ -411,8 +413,8 @@ def fit_resumable(model, x, y=None, *, epochs=1, workdir=None, validation_data=N
         verbose = 0 if progress else "auto"
     if not _is_array_data(x):
         fit_kwargs.setdefault("shuffle", False)  # a dataset / generator shuffles itself (Keras warns otherwise)
-    history = model.fit(x, y, epochs=epochs, validation_data=validation_data, callbacks=cbs, verbose=verbose,
-                        **fit_kwargs)
+    history = fit_and_release(model, x, y, epochs=epochs, validation_data=validation_data, callbacks=cbs,
+                              verbose=verbose, **fit_kwargs)
     history.resumed_from = backup_cb.restored_epoch if backup_cb is not None else 0
     if backup_cb is not None and backup_cb.restored_epoch:
         history.history = {k: list(v) for k, v in backup_cb.history.items()}
@@ -420,25 +422,45 @@ def fit_resumable(model, x, y=None, *, epochs=1, workdir=None, validation_data=N
     return history
 
 
-def fit_and_release(model, data, **fit_kwargs):
-    """``model.fit(data, **fit_kwargs)``, then free the run's data iterator at once.
+def _in_ipython() -> bool:
+    """True inside an IPython shell or Jupyter kernel."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None
 
-    For runs that a callback may stop in the middle of an epoch
-    (:class:`~pose_lab.training.callbacks.TimeLimit`). Under TensorFlow such a
-    run on a ``PyDataset`` with worker threads (``PersonCropStream``,
-    ``SceneStream``) leaves its ``tf.data`` iterator, still holding the
-    suspended generator, in a reference cycle. Left to the collection at
-    interpreter exit, it hung the process there: a script that called
-    ``fit_for_minutes`` printed its results and never returned (Keras 3.15,
-    TensorFlow 2.21; not under JAX). A ``gc.collect()`` right after ``fit``
-    frees it while the runtime is whole.
+
+def fit_and_release(model, *fit_args, **fit_kwargs):
+    """``model.fit(*fit_args, **fit_kwargs)``, then free the run's data iterator at once.
+
+    For runs that may end in the middle of an epoch: stopped by a callback
+    (:class:`~pose_lab.training.callbacks.TimeLimit`), or interrupted (Ctrl-C,
+    an error). Under TensorFlow such a run on a ``PyDataset`` with worker
+    threads (``PersonCropStream``, ``SceneStream``) leaves its ``tf.data``
+    iterator, still holding the suspended generator, in a reference cycle.
+    Left to the collection at interpreter exit, it hung the process there: a
+    script that called ``fit_for_minutes`` printed its results and never
+    returned, and one stopped with Ctrl-C printed its traceback and hung
+    (Keras 3.15, TensorFlow 2.21; not under JAX). A ``gc.collect()`` right
+    after ``fit`` frees it while the runtime is whole. When ``fit`` raises in
+    a script, the local variables of the frames below this one are cleared
+    first, since the traceback keeps them alive (the traceback text is
+    intact). In IPython / Jupyter they are kept: the kernel does not exit,
+    and ``%debug`` can still inspect them.
 
     Returns:
-        the ``History``.
+        the ``History``, with ``fit_seconds``: the wall time of ``fit`` (the collection not included).
     """
-    history = model.fit(data, **fit_kwargs)
-    gc.collect()
-    return history
+    try:
+        start = time.perf_counter()
+        history = model.fit(*fit_args, **fit_kwargs)
+        history.fit_seconds = time.perf_counter() - start
+        return history
+    except BaseException as error:
+        # the traceback's frames (fit's locals) hold the iterator: clear them, keep the traceback itself
+        if error.__traceback__ is not None and not _in_ipython():
+            traceback.clear_frames(error.__traceback__.tb_next)
+        raise
+    finally:
+        gc.collect()
 
 
 def steps_per_second(model, data, steps=20, warmup_steps=3):
@@ -450,11 +472,10 @@ def steps_per_second(model, data, steps=20, warmup_steps=3):
     """
     epoch = getattr(data, "epoch", None)
     try:
-        model.fit(data, epochs=1, steps_per_epoch=int(warmup_steps), verbose=0)
-        t = time.perf_counter()
-        model.fit(data, epochs=1, steps_per_epoch=int(steps), verbose=0)
-        return int(steps) / (time.perf_counter() - t)
+        # both runs stop mid-epoch (fit_and_release)
+        fit_and_release(model, data, epochs=1, steps_per_epoch=int(warmup_steps), verbose=0)
+        timed = fit_and_release(model, data, epochs=1, steps_per_epoch=int(steps), verbose=0)
+        return int(steps) / timed.fit_seconds
     finally:
         if epoch is not None:
             data.epoch = epoch
-        gc.collect()  # both runs stop mid-epoch: see fit_and_release

@@ -694,10 +694,9 @@ def train_for_minutes(model, stream, minutes, *, milestones_epochs=(36, 43), ref
     rate = None
     if int(probe_steps) > 0:
         model.compile(keras.optimizers.SGD(0.0))
-        model.fit(stream, epochs=1, steps_per_epoch=2, verbose=0)  # traces the step
-        t = time.perf_counter()
-        model.fit(stream, epochs=1, steps_per_epoch=int(probe_steps), verbose=0)
-        rate = int(probe_steps) / (time.perf_counter() - t)
+        fit_and_release(model, stream, epochs=1, steps_per_epoch=2, verbose=0)  # traces the step
+        timed = fit_and_release(model, stream, epochs=1, steps_per_epoch=int(probe_steps), verbose=0)
+        rate = int(probe_steps) / timed.fit_seconds
         stream.on_epoch_end()  # fresh scenes for the run
     left = float(minutes) * 60.0 - (time.perf_counter() - t0) - 10.0  # ~10 s to trace the real step
     steps = math.inf if rate is None else max(left, 1.0) * rate
