@@ -165,19 +165,30 @@ def _deepest_frame_locals(excinfo):
     return tb.tb_frame.f_locals
 
 
-@pytest.mark.parametrize("in_ipython", [False, True])
-def test_fit_and_release_times_the_fit_and_frees_the_frames_of_a_failed_fit_outside_ipython(monkeypatch,
-                                                                                          in_ipython):
-    x = np.zeros((8, 2), "float32")
+class _Batches(keras.utils.PyDataset):
+    def __init__(self, workers):
+        super().__init__(workers=workers)
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return np.zeros((4, 2), "float32"), np.zeros((4, 1), "float32")
+
+
+@pytest.mark.parametrize("in_ipython, workers", [(False, 1), (True, 1), (False, 0)])
+def test_fit_and_release_times_the_fit_and_frees_the_frames_of_a_failed_fit_in_a_script(monkeypatch, in_ipython,
+                                                                                       workers):
     inp = keras.Input((2,))
     model = keras.Model(inp, keras.layers.Dense(1)(inp))
     model.compile("sgd", "mse")
-    history = fit_and_release(model, x, x[:, :1], epochs=2, batch_size=4, verbose=0)
-    assert history.history["loss"] and history.fit_seconds > 0
+    history = fit_and_release(model, _Batches(workers), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and history.fit_seconds > 0
     monkeypatch.setattr(base, "_in_ipython", lambda: in_ipython)
     with pytest.raises(_Stop) as excinfo:
-        fit_and_release(model, x, x[:, :1], epochs=1, batch_size=4, verbose=0, callbacks=[_RaiseAtFirstBatch()])
-    # a script drops the locals the traceback holds (they kept a stopped run's data iterator alive and hung
-    # the interpreter's exit); IPython keeps them for %debug
-    assert ("marker" in _deepest_frame_locals(excinfo)) == in_ipython
+        fit_and_release(model, _Batches(workers), epochs=1, verbose=0, callbacks=[_RaiseAtFirstBatch()])
+    # a script drops the locals the traceback holds (under TensorFlow they kept a stopped run's stream iterator
+    # alive and hung the interpreter's exit); IPython keeps them for %debug; data without workers is left alone
+    cleared = keras.backend.backend() == "tensorflow" and workers > 0 and not in_ipython
+    assert ("marker" in _deepest_frame_locals(excinfo)) != cleared
 

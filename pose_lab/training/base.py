@@ -444,23 +444,32 @@ def fit_and_release(model, *fit_args, **fit_kwargs):
     a script, the local variables of the frames below this one are cleared
     first, since the traceback keeps them alive (the traceback text is
     intact). In IPython / Jupyter they are kept: the kernel does not exit,
-    and ``%debug`` can still inspect them.
+    and ``%debug`` can still inspect them. Both happen only where the hang
+    can: TensorFlow, a ``PyDataset`` with workers, a run that raised, was
+    stopped (``model.stop_training``) or was given ``steps_per_epoch`` (a
+    full collection takes ~0.5 s in a busy process, too much for every ``fit``).
 
     Returns:
         the ``History``, with ``fit_seconds``: the wall time of ``fit`` (the collection not included).
     """
+    data = fit_args[0] if fit_args else fit_kwargs.get("x")
+    release = (keras.backend.backend() == "tensorflow" and isinstance(data, keras.utils.PyDataset)
+               and int(getattr(data, "workers", 0) or 0) > 0)
     try:
         start = time.perf_counter()
         history = model.fit(*fit_args, **fit_kwargs)
         history.fit_seconds = time.perf_counter() - start
-        return history
     except BaseException as error:
-        # the traceback's frames (fit's locals) hold the iterator: clear them, keep the traceback itself
-        if error.__traceback__ is not None and not _in_ipython():
-            traceback.clear_frames(error.__traceback__.tb_next)
+        if release:
+            # the traceback's frames (fit's locals) hold the iterator: clear them, keep the traceback itself
+            if error.__traceback__ is not None and not _in_ipython():
+                traceback.clear_frames(error.__traceback__.tb_next)
+            gc.collect()
         raise
-    finally:
+    # only a run that ended mid-epoch (a callback stopped it, or fewer steps than the epoch) leaves the cycle
+    if release and (getattr(model, "stop_training", False) or fit_kwargs.get("steps_per_epoch") is not None):
         gc.collect()
+    return history
 
 
 def steps_per_second(model, data, steps=20, warmup_steps=3):
