@@ -377,9 +377,12 @@ class KeypointEvaluation:
     @property
     def swaps(self):
         """Left/right swaps among the limb keypoints (:func:`pose_lab.metrics.left_right_swaps`)."""
-        target = np.stack([r.keypoints for r in self.records])
-        boxes = np.stack([r.bbox for r in self.records])
+        target, boxes = self._truth()
         return left_right_swaps(self.keypoints, target, box_size(boxes), threshold=self.threshold)
+
+    def _truth(self):
+        """Ground-truth keypoints ``(N, 17, 3)`` and boxes ``(N, 4)`` of the evaluated persons."""
+        return np.stack([r.keypoints for r in self.records]), np.stack([r.bbox for r in self.records])
 
     def with_sides_from_truth(self):
         """OKS AP and PCK if an oracle named the left and right sides.
@@ -394,8 +397,7 @@ class KeypointEvaluation:
         """
         if self.annotations is None:
             raise ValueError("with_sides_from_truth needs the ground-truth annotations (evaluate_keypoints keeps them)")
-        target = np.stack([r.keypoints for r in self.records])
-        boxes = np.stack([r.bbox for r in self.records])
+        target, boxes = self._truth()
         fixed = assign_sides_from_truth(self.keypoints, target)
         image_ids = np.array([r.image_id for r in self.records])
         results = to_coco_results(image_ids, fixed, keypoint_scores=self.scores, annotations=self.annotations)

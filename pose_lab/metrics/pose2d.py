@@ -161,6 +161,16 @@ def oks(pred, target, area, visibility=None, sigmas=None):
 
 
 
+def _paired_poses(pred, target, skeleton):
+    """``(pred xy, target xy, target v)`` of two ``(N, J, 2|3)`` pose arrays of the same shape (checked)."""
+    p, _ = _split_xyv(pred, "pred", skeleton)
+    t, v_t = _split_xyv(target, "target", skeleton)
+    if p.shape != t.shape or p.ndim != 3:
+        raise ValueError(f"pred and target must have the same shape (N, J, 2); got {p.shape} and {t.shape}")
+    _require_poses(p, "pred")
+    return p, t, v_t
+
+
 #: COCO-17 limb keypoints: shoulders, elbows, wrists, hips, knees, ankles.
 COCO_LIMB_KEYPOINTS = tuple(range(5, 17))
 
@@ -195,11 +205,7 @@ def left_right_swaps(pred, target, ref_size, threshold: float = 0.05, keypoints=
         ``error_rate`` (PCK misses / scored keypoints), ``swap_share`` (swaps
         / misses: the share of limb errors that are swaps) and ``scored`` (count).
     """
-    p, _ = _split_xyv(pred, "pred", skeleton)
-    t, v_t = _split_xyv(target, "target", skeleton)
-    if p.shape != t.shape or p.ndim != 3:
-        raise ValueError(f"pred and target must have the same shape (N, J, 2); got {p.shape} and {t.shape}")
-    _require_poses(p, "pred")
+    p, t, v_t = _paired_poses(pred, target, skeleton)
     ref = np.broadcast_to(np.asarray(ref_size, dtype=np.float64), t.shape[:1])
     if not np.all(np.isfinite(ref)) or np.any(ref <= 0):
         raise ValueError("ref_size must be finite and > 0")
@@ -245,11 +251,7 @@ def assign_sides_from_truth(pred, target, skeleton=COCO17):
     Returns:
         ``(N, J, 2)`` float64 predictions with sides assigned.
     """
-    p, _ = _split_xyv(pred, "pred", skeleton)
-    t, v_t = _split_xyv(target, "target", skeleton)
-    if p.shape != t.shape or p.ndim != 3:
-        raise ValueError(f"pred and target must have the same shape (N, J, 2); got {p.shape} and {t.shape}")
-    _require_poses(p, "pred")
+    p, t, v_t = _paired_poses(pred, target, skeleton)
     perm = np.asarray(skeleton.flip_permutation)
     vis = _visibility_mask(v_t, t.shape)
     out = np.array(p, dtype=np.float64)
