@@ -90,3 +90,96 @@ def test_bad_schedule_arguments():
         WarmupStepDecay(0.0, boundaries=[])
     with pytest.raises(ValueError, match="warmup_start_factor"):
         WarmupCosineDecay(1e-3, decay_steps=10, warmup_start_factor=2.0)
+
+
+# ------------------------------------------------------------------ re-planning to a time budget
+
+
+def test_rescale_schedule_moves_only_what_is_ahead():
+    from pose_lab.training.schedules import rescale_schedule
+
+    cos = WarmupCosineDecay(1.0, decay_steps=100, warmup_steps=10)
+    rescale_schedule(cos, 100, 250, step=40)
+    assert cos.decay_steps == 250 and cos.warmup_steps == 10
+    # the closed form with the new end
+    assert float(cos(130)) == pytest.approx(0.5 * (1 + math.cos(math.pi * 120 / 240)), abs=1e-6)
+    rescale_schedule(cos, 250, 5, step=3)  # never inside the warm-up
+    assert cos.decay_steps == 11
+
+    steps = WarmupStepDecay(1.0, boundaries=[50, 80, 90], warmup_steps=5)
+    rescale_schedule(steps, 100, 200, step=60)  # 50 is behind: it stays
+    assert steps.boundaries == [50, 160, 180]
+    rescale_schedule(steps, 200, 20, step=100)  # ahead but would land behind: the next step, in order
+    assert steps.boundaries == [50, 101, 101]
+
+    kc = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=90, warmup_target=1.0, warmup_steps=10)
+    rescale_schedule(kc, 100, 300, step=20)  # Keras's decay starts after its warm-up
+    assert kc.decay_steps == 290
+    with pytest.raises(TypeError, match="cannot re-plan a ExponentialDecay"):
+        rescale_schedule(keras.optimizers.schedules.ExponentialDecay(1.0, 10, 0.5), 100, 200, step=0)
+    with pytest.raises(ValueError, match=">= 1 steps"):
+        rescale_schedule(cos, 0, 10, step=0)
+
+
+def _budget_run(replan, planned=30, budget_steps=60, steps_per_epoch=5, peak=0.1):
+    """One weight, loss = w (gradient 1): plain SGD lowers w by exactly the learning rate of each step.
+
+    A fake clock makes every step take one second; the budget is ``budget_steps`` seconds, the plan
+    ``planned`` steps (a probe that was off by 2x). Returns the learning rates the train step applied.
+    """
+    from pose_lab.training.callbacks import FitScheduleToBudget, TimeLimit
+
+    now = [0.0]
+
+    class Tick(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            now[0] += 1.0
+
+    x = keras.Input((1,))
+    model = keras.Model(x, keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")(x))
+    schedule = WarmupCosineDecay(peak, decay_steps=planned, warmup_steps=0)
+    model.compile(keras.optimizers.SGD(schedule), loss=lambda y_true, y_pred: keras.ops.mean(y_pred))
+    limit = TimeLimit(minutes=budget_steps / 60.0, clock=lambda: now[0])
+    callbacks = [Tick(), limit]
+    weights = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            weights.append(float(keras.ops.convert_to_numpy(self.model.layers[-1].kernel)[0, 0]))
+
+    fit_to_budget = FitScheduleToBudget(schedule, limit, planned) if replan else None
+    callbacks += ([fit_to_budget] if replan else []) + [Record()]
+    ones = np.ones((steps_per_epoch, 1), "float32")
+    model.fit(ones, ones, batch_size=1, epochs=4 * budget_steps // steps_per_epoch, verbose=0, callbacks=callbacks)
+    applied = -np.diff(np.concatenate([[0.0], weights]))
+    return applied, fit_to_budget
+
+
+def test_fit_schedule_to_budget_ends_the_decay_with_the_budget():
+    peak = 0.1
+
+    def cosine(t, end):
+        return peak * 0.5 * (1 + math.cos(math.pi * min(t / end, 1.0)))
+
+    # without it the probe's plan (30 steps) holds: the second half of the budget trains at rate 0
+    applied, _ = _budget_run(replan=False)
+    assert len(applied) == 60
+    np.testing.assert_allclose(applied, [cosine(t, 30) for t in range(60)], atol=1e-6)
+    assert np.all(applied[30:] < 1e-6)
+    # with it: after the second epoch (step 10) the run's own rate (1 step/s) re-plans the end to step 60,
+    # and the train step applies the new plan from step 10 on (it was rebuilt)
+    applied, cb = _budget_run(replan=True)
+    assert len(applied) == 60
+    assert cb.replans == [(10, 60)] and cb.planned_steps == 60
+    expected = [cosine(t, 30) for t in range(10)] + [cosine(t, 60) for t in range(10, 60)]
+    np.testing.assert_allclose(applied, expected, atol=1e-6)
+    assert applied[-1] > 0
+
+
+def test_fit_schedule_to_budget_leaves_a_good_plan_alone():
+    applied, cb = _budget_run(replan=True, planned=58)  # within the 5 % tolerance of the 60 the budget allows
+    assert cb.replans == [] and cb.planned_steps == 58
+    with pytest.raises(TypeError, match="TimeLimit"):
+        from pose_lab.training.callbacks import FitScheduleToBudget
+
+        FitScheduleToBudget(WarmupCosineDecay(1.0, 10), limit=None, planned_steps=10)

@@ -2,7 +2,8 @@
 
 * :class:`KLAnnealing` (:class:`LinearKLAnnealing`, :class:`CyclicalKLAnnealing`):
   beta schedules driven by ``optimizer.iterations``, so a resumed run continues them;
-* :class:`ProgressLog` (one line per epoch with the ETA) and :class:`TimeLimit`;
+* :class:`ProgressLog` (one line per epoch with the ETA), :class:`TimeLimit` and
+  :class:`FitScheduleToBudget` (a time-budgeted run's schedule ends with its budget);
 * :class:`TrainingBackup` (what :func:`pose_lab.training.base.fit_resumable`
   resumes from) and :class:`BestCheckpoint` (``best.keras``, written
   atomically, its best value kept in the backup).
@@ -48,6 +49,7 @@ import keras
 import numpy as np
 
 from pose_lab import runtime
+from pose_lab.training.schedules import rescale_schedule
 
 __all__ = [
     "linear_schedule",
@@ -57,6 +59,7 @@ __all__ = [
     "CyclicalKLAnnealing",
     "ProgressLog",
     "TimeLimit",
+    "FitScheduleToBudget",
     "TrainingBackup",
     "BestCheckpoint",
 ]
@@ -364,6 +367,73 @@ class TimeLimit(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._run_evaluation()
+
+
+class FitScheduleToBudget(keras.callbacks.Callback):
+    """Keep a step-based learning-rate schedule ending when a :class:`TimeLimit`'s budget does.
+
+    A run with a time budget plans its schedule in steps from a probe of the
+    training rate. The probe times a few steps of a fresh ``fit`` (start-up,
+    a stream's empty queue), and the machine may get faster or busier: a plan
+    that is short ends the schedule early and trains the rest of the budget at
+    its final rate (zero for a cosine decay to 0), a plan that is long stops
+    the run half-way down the decay. At the end of every epoch after the first,
+    this callback takes the run's own rate (steps per training second since
+    the end of the first epoch, which holds the tracing), and when the steps
+    the budget still allows put the schedule's end more than ``tolerance`` away
+    from the plan, it re-plans the rest of the schedule
+    (:func:`pose_lab.training.schedules.rescale_schedule`) and rebuilds the
+    train step so that it reads the new plan.
+
+    Args:
+        schedule: the optimizer's schedule (``WarmupCosineDecay``,
+            ``WarmupStepDecay`` or Keras ``CosineDecay``), changed in place.
+        limit: the run's :class:`TimeLimit` (its ``minutes``, ``steps`` and
+            ``trained_seconds``); it must come before this callback.
+        planned_steps: the optimizer step at which the schedule ends now.
+        tolerance: relative change of the end below which nothing is re-planned
+            (each re-plan retraces the train step: seconds).
+
+    Attributes:
+        planned_steps: the current plan; ``replans``: ``(step, planned_steps)``
+            after each re-plan.
+    """
+
+    def __init__(self, schedule, limit, planned_steps, tolerance=0.05):
+        super().__init__()
+        if not isinstance(limit, TimeLimit):
+            raise TypeError(f"limit must be a TimeLimit, got {type(limit).__name__}")
+        if int(planned_steps) < 1 or not 0 <= float(tolerance) < 1:
+            raise ValueError(f"planned_steps must be >= 1 and tolerance in [0, 1), got {planned_steps!r}, "
+                             f"{tolerance!r}")
+        self.schedule = schedule
+        self.limit = limit
+        self.planned_steps = int(planned_steps)
+        self.tolerance = float(tolerance)
+        self.replans = []
+
+    def on_train_begin(self, logs=None):
+        self._start = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        lim = self.limit
+        if lim.minutes is None or self.model.stop_training:
+            return
+        if self._start is None:  # the first epoch holds the tracing: measure from its end
+            self._start = (lim.steps, lim.trained_seconds)
+            return
+        steps, seconds = lim.steps - self._start[0], lim.trained_seconds - self._start[1]
+        left = lim.minutes * 60.0 - lim.trained_seconds
+        if steps < 1 or seconds <= 0 or left <= 0:
+            return
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        total = step + max(int(round(steps / seconds * left)), 1)
+        if abs(total - self.planned_steps) <= self.tolerance * self.planned_steps:
+            return
+        rescale_schedule(self.schedule, self.planned_steps, total, step)
+        self.planned_steps = total
+        self.replans.append((step, total))
+        self.model.make_train_function(force=True)
 
 
 # ------------------------------------------------------------------ resumable runs

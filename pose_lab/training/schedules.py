@@ -19,6 +19,11 @@ Closed forms (``s`` = optimizer step, ``W`` = ``warmup_steps``, ``f`` =
 
 Use with any Keras optimizer: ``keras.optimizers.Adam(WarmupCosineDecay(...))``;
 they round-trip through ``.keras`` files with the optimizer.
+
+A run with a time budget plans its schedule in steps from a probe of the
+training rate; :func:`rescale_schedule` stretches or shrinks the schedule's
+remaining part when the run's own rate says the plan was off
+(:class:`pose_lab.training.callbacks.FitScheduleToBudget`).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import math
 import keras
 from keras import ops
 
-__all__ = ["WarmupStepDecay", "WarmupCosineDecay", "warmup_factor"]
+__all__ = ["WarmupStepDecay", "WarmupCosineDecay", "warmup_factor", "rescale_schedule"]
 
 
 def _check_common(peak_learning_rate, warmup_steps, warmup_start_factor):
@@ -149,3 +154,41 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
             "alpha": self.alpha,
             "name": self.name,
         }
+
+
+def rescale_schedule(schedule, old_total, new_total, step):
+    """Re-plan a schedule planned for ``old_total`` steps to end after ``new_total`` steps instead.
+
+    Only the part after ``step`` (the optimizer step reached) moves, so the rate
+    does not jump back to an earlier phase: the cosine decays'
+    (:class:`WarmupCosineDecay`, ``keras.optimizers.schedules.CosineDecay``)
+    end moves to ``new_total``; :class:`WarmupStepDecay`'s boundaries still
+    ahead are scaled by ``new_total / old_total`` (kept after ``step``); the
+    warm-up length is kept. The schedule object is changed in place; a traced
+    train step must be rebuilt to see it (``model.make_train_function(force=True)``).
+
+    Raises:
+        TypeError: for other schedules (nothing changed).
+        ValueError: for totals < 1.
+    """
+    old_total, new_total, step = int(old_total), int(new_total), int(step)
+    if old_total < 1 or new_total < 1:
+        raise ValueError(f"old_total and new_total must be >= 1 steps, got {old_total} and {new_total}")
+    if isinstance(schedule, WarmupCosineDecay):
+        schedule.decay_steps = max(new_total, schedule.warmup_steps + 1)
+    elif isinstance(schedule, keras.optimizers.schedules.CosineDecay):
+        # Keras's decay runs after its warm-up: the schedule ends at warmup_steps + decay_steps
+        schedule.decay_steps = max(new_total - int(schedule.warmup_steps or 0), 1)
+    elif isinstance(schedule, WarmupStepDecay):
+        ratio = new_total / old_total
+        moved, floor = [], step + 1
+        for b in schedule.boundaries:
+            if b > step:
+                b = max(int(round(b * ratio)), floor)
+            moved.append(b)
+            floor = max(floor, b)
+        schedule.boundaries = moved
+    else:
+        raise TypeError(f"rescale_schedule: cannot re-plan a {type(schedule).__name__} (WarmupCosineDecay, "
+                        "WarmupStepDecay or keras CosineDecay)")
+    return schedule
