@@ -55,7 +55,7 @@ from pose_lab import losses
 from pose_lab.data.augment import DEFAULT_CONTRASTIVE_AUGMENTATIONS, contrastive_augmentation
 from pose_lab.models.contrastive import build_encoder, simclr_projection_head, simsiam_predictor, simsiam_projector
 from pose_lab.training.base import fit_and_release, fit_resumable, steps_per_second
-from pose_lab.training.callbacks import ProgressLog, TimeLimit
+from pose_lab.training.callbacks import FitScheduleToBudget, ProgressLog, TimeLimit
 
 __all__ = [
     "SimCLR",
@@ -347,14 +347,18 @@ def contrastive_schedule(base_learning_rate, batch_size, total_steps, *, final_f
 
 
 def contrastive_optimizer(base_learning_rate, batch_size, total_steps, *, momentum=0.9, weight_decay=1e-4,
-                          final_fraction=0.0, warmup_steps=0):
+                          final_fraction=0.0, warmup_steps=0, schedule=None):
     """SGD with momentum on :func:`contrastive_schedule` (SimSiam's optimizer).
+
+    ``schedule``: use this one (e.g. kept by the caller to re-plan it) instead of
+    building it from the other arguments.
 
     Weight decay is Keras's (``w -= lr * wd * w`` at each step); PyTorch's SGD
     adds ``wd * w`` to the gradient before momentum, which differs slightly.
     """
-    schedule = contrastive_schedule(base_learning_rate, batch_size, total_steps, final_fraction=final_fraction,
-                                    warmup_steps=warmup_steps)
+    if schedule is None:
+        schedule = contrastive_schedule(base_learning_rate, batch_size, total_steps, final_fraction=final_fraction,
+                                        warmup_steps=warmup_steps)
     return keras.optimizers.SGD(schedule, momentum=momentum, weight_decay=weight_decay or None)
 
 
@@ -417,7 +421,9 @@ def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size
     (after two warm-up steps); the remaining budget becomes the planned step count
     of :func:`contrastive_optimizer`, and a
     :class:`~pose_lab.training.callbacks.TimeLimit` stops the run when the minutes
-    are spent (the probe's time counts against the budget). A stream's epoch
+    are spent (the probe's time counts against the budget);
+    :class:`~pose_lab.training.callbacks.FitScheduleToBudget` moves the schedule's
+    end to where the run's own rate says the budget ends. A stream's epoch
     counter is put back after the probe, so the run sees the probe's batches again.
 
     ``steps``: plan exactly this many steps instead (no probe; the minutes still
@@ -427,7 +433,7 @@ def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size
     Returns:
         ``(model, limit, info)``: the trained model, the ``TimeLimit`` (``steps``,
         ``trained_seconds``) and ``{"steps_per_second", "probe_steps_per_second",
-        "probe_seconds", "planned_steps", "history"}``: ``steps_per_second`` is the
+        "probe_seconds", "planned_steps", "final_planned_steps", "history"}``: ``steps_per_second`` is the
         run's (``limit.steps / limit.trained_seconds``), ``probe_steps_per_second``
         the probe's the plan was made from (NaN with ``steps``).
     """
@@ -444,12 +450,17 @@ def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size
     left = max(float(minutes) * 60.0 - probe_seconds, 1.0)
     planned = max(int(probe_rate * left), 2) if steps is None else max(int(steps), 1)
     model = build()
-    model.compile(optimizer=contrastive_optimizer(base_learning_rate, batch_size, planned,
-                                                  final_fraction=final_fraction,
-                                                  warmup_steps=int(warmup_fraction * planned), **optimizer_kwargs),
+    schedule = contrastive_schedule(base_learning_rate, batch_size, planned, final_fraction=final_fraction,
+                                    warmup_steps=int(warmup_fraction * planned))
+    model.compile(optimizer=contrastive_optimizer(base_learning_rate, batch_size, planned, schedule=schedule,
+                                                  **optimizer_kwargs),
                   run_eagerly=run_eagerly)
     limit = TimeLimit(left / 60.0, max_steps=None if steps is None else planned)
     extra = [limit] + ([ProgressLog()] if progress else []) + list(callbacks or [])
+    replan = None
+    if steps is None:  # a plan from the probe: keep the schedule's end at the budget's
+        replan = FitScheduleToBudget(schedule, limit, planned)
+        extra.insert(1, replan)
     if isinstance(model, SimSiam):
         extra.append(CollapseMonitor(model.output_dim, collapse_threshold))
     if steps is None:
@@ -462,4 +473,6 @@ def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size
     # the run's own rate (the probe's, timed on a throw-away model over a few steps, is only the plan's basis)
     run_rate = limit.steps / limit.trained_seconds if limit.trained_seconds > 0 else float("nan")
     return model, limit, {"steps_per_second": run_rate, "probe_steps_per_second": probe_rate,
-                          "probe_seconds": probe_seconds, "planned_steps": planned, "history": hist.history}
+                          "probe_seconds": probe_seconds, "planned_steps": planned,
+                          "final_planned_steps": planned if replan is None else replan.planned_steps,
+                          "history": hist.history}
