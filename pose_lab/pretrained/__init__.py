@@ -50,7 +50,7 @@ MODELS = {
         "file": "pose2d_synthetic.weights.h5",
         "sha256": "313109de8126d05fa00f58cce20a0c2ec5218a476d3f717f7a96faad9a374735",
         "command": ("python benchmarks/bench_pose2d_stream.py --designs recipe --minutes 50 --marks 5 10 20 35 "
-                    "--save pose_lab/pretrained/pose2d_synthetic.weights.h5"),
+                    "--no-replan --save pose_lab/pretrained/pose2d_synthetic.weights.h5"),
         "scores": {"OKS AP": 0.291, "AP50": 0.697, "PCK@0.05": 0.648, "L/R swaps": "25.1 %",
                    "real COCO sample AP": 0.003, "real COCO sample PCK@0.05": 0.193,
                    "training": "50 min on the 2-core CPU, 7,432 steps x 64 persons"},
