@@ -472,14 +472,15 @@ def fit_and_release(model, *fit_args, **fit_kwargs):
     return history
 
 
-def steps_per_second(model, data, steps=20, warmup_steps=3):
+def steps_per_second(model, data, steps=20, warmup_steps=3, restore_epoch=True):
     """Time ``steps`` training steps of a compiled ``model`` on ``data`` after ``warmup_steps`` (tracing).
 
     A stream's epoch counter (``data.epoch``, e.g. a ``PersonCropStream``) is put back
-    afterwards, so the timed batches are not consumed: the real run renders them again.
+    afterwards, so the timed batches are not consumed: the real run renders them again
+    (``restore_epoch=False`` leaves it where the probe's runs moved it).
     Used to turn a time budget into a planned step count.
     """
-    epoch = getattr(data, "epoch", None)
+    epoch = getattr(data, "epoch", None) if restore_epoch else None
     try:
         # both runs stop mid-epoch (fit_and_release)
         fit_and_release(model, data, epochs=1, steps_per_epoch=int(warmup_steps), verbose=0)

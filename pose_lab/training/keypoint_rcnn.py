@@ -99,7 +99,7 @@ from pose_lab.models.keypoint_rcnn import (
     level_name,
 )
 from pose_lab.roi import keypoints_to_roi_targets, roi_align, roi_heatmaps_to_keypoints
-from pose_lab.training.base import fit_and_release
+from pose_lab.training.base import fit_and_release, steps_per_second
 from pose_lab.training.callbacks import TimeLimit
 from pose_lab.training.schedules import WarmupStepDecay
 
@@ -694,9 +694,7 @@ def train_for_minutes(model, stream, minutes, *, milestones_epochs=(36, 43), ref
     rate = None
     if int(probe_steps) > 0:
         model.compile(keras.optimizers.SGD(0.0))
-        fit_and_release(model, stream, epochs=1, steps_per_epoch=2, verbose=0)  # traces the step
-        timed = fit_and_release(model, stream, epochs=1, steps_per_epoch=int(probe_steps), verbose=0)
-        rate = int(probe_steps) / timed.fit_seconds
+        rate = steps_per_second(model, stream, steps=int(probe_steps), warmup_steps=2, restore_epoch=False)
         stream.on_epoch_end()  # fresh scenes for the run
     left = float(minutes) * 60.0 - (time.perf_counter() - t0) - 10.0  # ~10 s to trace the real step
     steps = math.inf if rate is None else max(left, 1.0) * rate
