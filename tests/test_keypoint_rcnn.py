@@ -343,6 +343,7 @@ def test_train_for_minutes_plans_the_scaled_schedule_and_the_probe_does_not_trai
     history, plan = train_for_minutes(model, stream, 5.0, probe_steps=1, max_steps=2, verbose=0)
     assert plan["steps_per_second"] > 0 and plan["steps"] == 2 and plan["epochs"] == 2
     assert plan["milestones_epochs"] == pytest.approx((36 * 2 / 42, 43 * 2 / 42))
+    assert plan["replans"] == [] and plan["final_planned_steps"] == 2  # max_steps given: the plan is kept
     assert len(history.history["loss"]) == 2
     # the probe's three steps ran on their own SGD(0); the training optimizer counts only its 2 steps
     assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 2

@@ -121,36 +121,46 @@ def test_rescale_schedule_moves_only_what_is_ahead():
         rescale_schedule(cos, 0, 10, step=0)
 
 
+class _Ones(keras.utils.PyDataset):
+    """``length`` batches of one sample, x = y = 1."""
+
+    def __init__(self, length):
+        super().__init__()
+        self.length = length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        return np.ones((1, 1), "float32"), np.ones((1, 1), "float32")
+
+
 def _budget_run(replan, planned=30, budget_steps=60, steps_per_epoch=5, peak=0.1):
     """One weight, loss = w (gradient 1): plain SGD lowers w by exactly the learning rate of each step.
 
-    A fake clock makes every step take one second; the budget is ``budget_steps`` seconds, the plan
-    ``planned`` steps (a probe that was off by 2x). Returns the learning rates the train step applied.
+    Run by ``fit_within_budget`` (the last half of every time-budgeted run in the kit) with a fake clock
+    on which every step takes one second. The budget is ``budget_steps``
+    seconds, the plan ``planned`` steps (a probe that was off by 2x). Returns the learning rates the train
+    step applied and the re-plan callback.
     """
-    from pose_lab.training.callbacks import FitScheduleToBudget, TimeLimit
-
-    now = [0.0]
-
-    class Tick(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            now[0] += 1.0
+    from pose_lab.training.base import fit_within_budget
 
     x = keras.Input((1,))
     model = keras.Model(x, keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")(x))
     schedule = WarmupCosineDecay(peak, decay_steps=planned, warmup_steps=0)
     model.compile(keras.optimizers.SGD(schedule), loss=lambda y_true, y_pred: keras.ops.mean(y_pred))
-    limit = TimeLimit(minutes=budget_steps / 60.0, clock=lambda: now[0])
-    callbacks = [Tick(), limit]
-    weights = []
+    weights, now = [], [0.0]
 
     class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):  # before any callback's batch end: the step took 1 s
+            now[0] += 1.0
+
         def on_train_batch_end(self, batch, logs=None):
             weights.append(float(keras.ops.convert_to_numpy(self.model.layers[-1].kernel)[0, 0]))
 
-    fit_to_budget = FitScheduleToBudget(schedule, limit, planned) if replan else None
-    callbacks += ([fit_to_budget] if replan else []) + [Record()]
-    ones = np.ones((steps_per_epoch, 1), "float32")
-    model.fit(ones, ones, batch_size=1, epochs=4 * budget_steps // steps_per_epoch, verbose=0, callbacks=callbacks)
+    _, limit, fit_to_budget = fit_within_budget(model, _Ones(steps_per_epoch), budget_steps, schedule, planned,
+                                                replan=replan, callbacks=[Record()], clock=lambda: now[0])
+    assert limit.steps == len(weights)
     applied = -np.diff(np.concatenate([[0.0], weights]))
     return applied, fit_to_budget
 

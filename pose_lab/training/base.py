@@ -52,10 +52,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from pose_lab.training.callbacks import BestCheckpoint, ProgressLog, TrainingBackup
+from pose_lab.training.callbacks import BestCheckpoint, FitScheduleToBudget, ProgressLog, TimeLimit, TrainingBackup
 
 __all__ = ["EpochShuffledArrays", "add_regularization", "batched_predict", "fit_and_release", "fit_resumable",
-           "resumable_callbacks", "steps_per_second", "weighted_mean"]
+           "fit_within_budget", "resumable_callbacks", "steps_per_second", "weighted_mean"]
 
 
 # --------------------------------------------------------------------------- losses
@@ -489,3 +489,42 @@ def steps_per_second(model, data, steps=20, warmup_steps=3, restore_epoch=True):
     finally:
         if epoch is not None:
             data.epoch = epoch
+
+
+def fit_within_budget(model, data, seconds, schedule, planned_steps, *, replan=True, max_steps=None, evaluate=None,
+                      marks=(), callbacks=(), verbose=0, clock=time.perf_counter):
+    """``fit`` a compiled ``model`` for ``seconds`` of training, its learning-rate schedule ending with them.
+
+    The second half of the kit's time-budgeted runs (``fit_for_minutes``,
+    ``pretrain_for_minutes``, Keypoint R-CNN's ``train_for_minutes``), which
+    first turn their minutes into ``planned_steps`` with a probe
+    (:func:`steps_per_second`) and build ``schedule`` over them:
+    :class:`~pose_lab.training.callbacks.TimeLimit` stops the run when the
+    seconds (or ``max_steps``) are spent, and with ``replan``
+    :class:`~pose_lab.training.callbacks.FitScheduleToBudget` moves the
+    schedule's end to where the run's own rate says the budget ends. ``fit``
+    is given room for 10x the planned steps, so a probe slowed by a busy
+    machine does not end the run before its budget.
+
+    Args:
+        model: compiled, its optimizer on ``schedule``.
+        data: a source with a length (batches per epoch), e.g. a ``PyDataset``.
+        seconds: the training budget (``TimeLimit``; time of ``evaluate`` calls not counted).
+        schedule, planned_steps: the optimizer's schedule and the step at which it ends now.
+        replan: keep the schedule's end at the budget (``False``: the plan as given).
+        max_steps: optional cap on the steps (e.g. a smoke run).
+        evaluate, marks: see ``TimeLimit``.
+        callbacks: more callbacks, after the time limit and the re-plan.
+        verbose: ``fit()`` verbosity.
+        clock: ``TimeLimit``'s time source (tests).
+
+    Returns:
+        ``(history, limit, fitter)``: the ``History``, the ``TimeLimit`` (its ``steps``,
+        ``trained_seconds``, ``curve``) and the ``FitScheduleToBudget`` (``None`` without ``replan``).
+    """
+    limit = TimeLimit(float(seconds) / 60.0, evaluate=evaluate, marks=marks, clock=clock, max_steps=max_steps)
+    fitter = FitScheduleToBudget(schedule, limit, planned_steps) if replan else None
+    extra = [limit] + ([fitter] if fitter is not None else []) + list(callbacks or [])
+    epochs = max(1, math.ceil(10 * int(planned_steps) / max(len(data), 1)))
+    history = fit_and_release(model, data, epochs=epochs, callbacks=extra, verbose=verbose)
+    return history, limit, fitter

@@ -54,8 +54,8 @@ from keras import ops
 from pose_lab import losses
 from pose_lab.data.augment import DEFAULT_CONTRASTIVE_AUGMENTATIONS, contrastive_augmentation
 from pose_lab.models.contrastive import build_encoder, simclr_projection_head, simsiam_predictor, simsiam_projector
-from pose_lab.training.base import fit_and_release, fit_resumable, steps_per_second
-from pose_lab.training.callbacks import FitScheduleToBudget, ProgressLog, TimeLimit
+from pose_lab.training.base import fit_resumable, fit_within_budget, steps_per_second
+from pose_lab.training.callbacks import ProgressLog
 
 __all__ = [
     "SimCLR",
@@ -455,22 +455,13 @@ def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size
     model.compile(optimizer=contrastive_optimizer(base_learning_rate, batch_size, planned, schedule=schedule,
                                                   **optimizer_kwargs),
                   run_eagerly=run_eagerly)
-    limit = TimeLimit(left / 60.0, max_steps=None if steps is None else planned)
-    extra = [limit] + ([ProgressLog()] if progress else []) + list(callbacks or [])
-    replan = None
-    if steps is None:  # a plan from the probe: keep the schedule's end at the budget's
-        replan = FitScheduleToBudget(schedule, limit, planned)
-        extra.insert(1, replan)
+    limit = TimeLimit(left / 6    extra = ([ProgressLog()] if progress else []) + list(callbacks or [])
     if isinstance(model, SimSiam):
         extra.append(CollapseMonitor(model.output_dim, collapse_threshold))
-    if steps is None:
-        # the time limit ends the run; room for 10x the planned steps (a probe slowed by a busy machine)
-        fit_kwargs = {"epochs": max(1, math.ceil(10 * planned / len(data)))}
-    else:
-        fit_kwargs = {"epochs": math.ceil(planned / min(len(data), planned)),
-                      "steps_per_epoch": min(len(data), planned)}
-    hist = fit_and_release(model, data, callbacks=extra, verbose=0, **fit_kwargs)
-    # the run's own rate (the probe's, timed on a throw-away model over a few steps, is only the plan's basis)
+    # a plan from the probe keeps the schedule's end at the budget's; a given number of steps is the plan
+    hist, limit, replan = fit_within_budget(model, data, left, schedule, planned, replan=steps is None,
+                                            max_steps=None if steps is None else planned, callbacks=extra)
+probe's, timed on a throw-away model over a few steps, is only the plan's basis)
     run_rate = limit.steps / limit.trained_seconds if limit.trained_seconds > 0 else float("nan")
     return model, limit, {"steps_per_second": run_rate, "probe_steps_per_second": probe_rate,
                           "probe_seconds": probe_seconds, "planned_steps": planned,

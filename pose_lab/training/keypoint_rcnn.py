@@ -99,14 +99,14 @@ from pose_lab.models.keypoint_rcnn import (
     level_name,
 )
 from pose_lab.roi import keypoints_to_roi_targets, roi_align, roi_heatmaps_to_keypoints
-from pose_lab.training.base import fit_and_release, steps_per_second
-from pose_lab.training.callbacks import TimeLimit
+from pose_lab.training.base import fit_within_budget, steps_per_second
 from pose_lab.training.schedules import WarmupStepDecay
 
 __all__ = [
     "KeypointRCNN",
     "build_keypoint_rcnn",
     "keypoint_rcnn_optimizer",
+    "keypoint_rcnn_schedule",
     "check_detection_data",
     "train_for_minutes",
     "LOSS_TERMS",
@@ -609,9 +609,34 @@ def build_keypoint_rcnn(config="cpu", image_size=(256, 256), *, backbone=None, s
     return KeypointRCNN(feats, rpn, box, kp, config=cfg, seed=seed, name=name)
 
 
+def keypoint_rcnn_schedule(steps_per_epoch, batch_size, milestones_epochs=(36, 43), base_lr=0.02, reference_batch=16,
+                           *, gamma=0.1, warmup_steps=None, warmup_start_factor=1.0 / 1000):
+    """The learning rate of :func:`keypoint_rcnn_optimizer`: a :class:`~pose_lab.training.schedules.WarmupStepDecay`.
+
+    ``base_lr * batch_size / reference_batch``, a linear warm-up from
+    ``warmup_start_factor`` over ``min(1000, steps_per_epoch - 1)`` steps (or
+    ``warmup_steps``), times ``gamma`` at each milestone epoch
+    (``milestone * steps_per_epoch`` optimizer steps).
+    """
+    spe = int(steps_per_epoch)
+    if spe < 1:
+        raise ValueError(f"steps_per_epoch: expected an int >= 1, got {steps_per_epoch!r}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+    if not (float(base_lr) > 0 and math.isfinite(float(base_lr))):
+        raise ValueError(f"base_lr: expected a positive number, got {base_lr!r}")
+    miles = sorted(int(m) for m in milestones_epochs)  # whole epochs, as torchvision's MultiStepLR
+    if any(m < 0 for m in miles):
+        raise ValueError(f"milestones_epochs: expected epochs >= 0, got {milestones_epochs!r}")
+    lr = float(base_lr) * int(batch_size) / float(reference_batch)
+    warm = min(1000, spe - 1) if warmup_steps is None else int(warmup_steps)
+    return WarmupStepDecay(lr, [m * spe for m in miles], gamma=gamma, warmup_steps=max(warm, 0),
+                           warmup_start_factor=warmup_start_factor, name="keypoint_rcnn_lr")
+
+
 def keypoint_rcnn_optimizer(steps_per_epoch, epochs, batch_size, milestones_epochs=(36, 43), base_lr=0.02,
                             reference_batch=16, *, gamma=0.1, momentum=0.9, weight_decay=1e-4,
-                            warmup_steps=None, warmup_start_factor=1.0 / 1000):
+                            warmup_steps=None, warmup_start_factor=1.0 / 1000, schedule=None):
     """SGD of the seed / torchvision reference: momentum 0.9, weight decay 1e-4, warm-up, MultiStep.
 
     ``lr = base_lr * batch_size / reference_batch`` (torchvision's 0.02 is for
@@ -628,26 +653,18 @@ def keypoint_rcnn_optimizer(steps_per_epoch, epochs, batch_size, milestones_epoc
         batch_size: images per step.
         milestones_epochs: epochs at which the rate drops by ``gamma``.
         base_lr: rate at ``reference_batch`` images per step.
+        schedule: use this one (kept by the caller to re-plan it) instead of
+            :func:`keypoint_rcnn_schedule` of the arguments above.
 
     Returns:
         ``keras.optimizers.SGD`` with a :class:`pose_lab.training.schedules.WarmupStepDecay`.
     """
-    spe = int(steps_per_epoch)
-    if spe < 1:
-        raise ValueError(f"steps_per_epoch: expected an int >= 1, got {steps_per_epoch!r}")
     if int(epochs) < 1:
         raise ValueError(f"epochs: expected an int >= 1, got {epochs!r}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-    if not (float(base_lr) > 0 and math.isfinite(float(base_lr))):
-        raise ValueError(f"base_lr: expected a positive number, got {base_lr!r}")
-    miles = sorted(int(m) for m in milestones_epochs)
-    if any(m < 0 for m in miles):
-        raise ValueError(f"milestones_epochs: expected epochs >= 0, got {milestones_epochs!r}")
-    lr = float(base_lr) * int(batch_size) / float(reference_batch)
-    warm = min(1000, spe - 1) if warmup_steps is None else int(warmup_steps)
-    schedule = WarmupStepDecay(lr, [m * spe for m in miles], gamma=gamma, warmup_steps=max(warm, 0),
-                               warmup_start_factor=warmup_start_factor, name="keypoint_rcnn_lr")
+    if schedule is None:
+        schedule = keypoint_rcnn_schedule(steps_per_epoch, batch_size, milestones_epochs, base_lr, reference_batch,
+                                          gamma=gamma, warmup_steps=warmup_steps,
+                                          warmup_start_factor=warmup_start_factor)
     return keras.optimizers.SGD(learning_rate=schedule, momentum=momentum, weight_decay=weight_decay)
 
 
@@ -663,6 +680,10 @@ def train_for_minutes(model, stream, minutes, *, milestones_epochs=(36, 43), ref
     3. Train: :func:`keypoint_rcnn_optimizer` for that plan, stopped by
        :class:`~pose_lab.training.callbacks.TimeLimit` at the budget (or at
        ``max_steps``). The probe's scenes are skipped (``stream.on_epoch_end()``).
+       Without ``max_steps``, :class:`~pose_lab.training.callbacks.FitScheduleToBudget`
+       re-plans the milestones from the run's own rate after every epoch
+       (:func:`~pose_lab.training.base.fit_within_budget`), so the decay
+       falls at the same fraction of the budget when the probe's rate was off.
 
     Args:
         model: a compiled or uncompiled :class:`KeypointRCNN`.
@@ -679,7 +700,9 @@ def train_for_minutes(model, stream, minutes, *, milestones_epochs=(36, 43), ref
     Returns:
         ``(history, plan)``: the ``keras.callbacks.History`` and a dict with
         ``steps_per_second`` (probe; ``None`` without), ``epochs``, ``steps_per_epoch``,
-        ``milestones_epochs`` (scaled), ``steps`` (run), ``minutes`` (wall, all included).
+        ``milestones_epochs`` (scaled, the probe's plan), ``final_planned_steps`` and
+        ``replans`` (``(step, planned_steps)`` each) of the re-plan, ``steps`` (run),
+        ``minutes`` (wall, all included).
     """
     t0 = time.perf_counter()
     if not float(minutes) > 0:
@@ -702,9 +725,14 @@ def train_for_minutes(model, stream, minutes, *, milestones_epochs=(36, 43), ref
         steps = min(steps, int(max_steps))
     epochs = max(2, int(math.ceil(steps / spe)))
     miles = tuple(m * epochs / float(reference_epochs) for m in milestones_epochs)
-    model.compile(keypoint_rcnn_optimizer(spe, epochs, int(batch), milestones_epochs=miles, base_lr=base_lr))
-    limit = TimeLimit(max(left, 1.0) / 60.0, max_steps=max_steps)
-    history = fit_and_release(model, stream, epochs=epochs, callbacks=[limit, *callbacks], verbose=verbose)
+    schedule = keypoint_rcnn_schedule(spe, int(batch), milestones_epochs=miles, base_lr=base_lr)
+    model.compile(keypoint_rcnn_optimizer(spe, epochs, int(batch), schedule=schedule))
+    # a plan from the probe alone follows the budget: the milestones move with the run's own rate
+    history, limit, fitter = fit_within_budget(model, stream, max(left, 1.0), schedule, epochs * spe,
+                                               replan=rate is not None and max_steps is None, max_steps=max_steps,
+                                               callbacks=callbacks, verbose=verbose)
     plan = {"steps_per_second": rate, "epochs": epochs, "steps_per_epoch": spe, "milestones_epochs": miles,
+            "final_planned_steps": fitter.planned_steps if fitter else epochs * spe,
+            "replans": list(fitter.replans) if fitter else [],
             "steps": limit.steps, "minutes": (time.perf_counter() - t0) / 60.0}
     return history, plan

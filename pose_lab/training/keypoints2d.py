@@ -18,7 +18,6 @@ Prediction, the flip test, COCO results and evaluation live in
 
 from __future__ import annotations
 
-import math
 import time
 
 import keras
@@ -26,8 +25,8 @@ from keras import ops
 
 import pose_lab.models.keypoints2d  # noqa: F401  (registers the custom layers for load_model)
 from pose_lab.losses import weighted_coordinate_l1, weighted_heatmap_mse
-from pose_lab.training.base import add_regularization, fit_and_release, fit_resumable, steps_per_second
-from pose_lab.training.callbacks import FitScheduleToBudget, ProgressLog, TimeLimit
+from pose_lab.training.base import add_regularization, fit_resumable, fit_within_budget, steps_per_second
+from pose_lab.training.callbacks import ProgressLog
 from pose_lab.training.schedules import WarmupCosineDecay
 
 __all__ = ["SYNTHETIC_RECIPE", "STREAM_RECIPE", "KeypointTrainer", "fit_keypoints2d", "measure_training_rate", "fit_for_minutes"]
@@ -311,16 +310,10 @@ def fit_for_minutes(network, data, minutes, *, peak_learning_rate=5e-3, warmup_s
     warm = min(int(warmup_steps), planned // 10)
     schedule = WarmupCosineDecay(peak_learning_rate, decay_steps=planned, warmup_steps=warm)
     trainer.compile(keras.optimizers.Adam(schedule))
-    limit = TimeLimit(left / 60.0, evaluate=evaluate, marks=marks)
-    fit_to_budget = FitScheduleToBudget(schedule, limit, planned) if replan else None
-    extra = [limit] + ([fit_to_budget] if replan else []) + ([ProgressLog()] if progress else []) \
-        + list(callbacks or [])
-    per_epoch = len(data)
-    # the time limit ends the run; room for 10x the planned steps, so that a probe slowed by a busy machine
-    # (the rate then rises after it) does not end the run before its budget
-    epochs = max(1, math.ceil(10 * planned / per_epoch))
-    fit_and_release(trainer, data, epochs=epochs, callbacks=extra, verbose=verbose)
+    _, limit, fitter = fit_within_budget(trainer, data, left, schedule, planned, replan=replan, evaluate=evaluate,
+                                         marks=marks, verbose=verbose,
+                                         callbacks=([ProgressLog()] if progress else []) + list(callbacks or []))
     info = {"steps_per_second": rate, "probe_seconds": probe_seconds, "planned_steps": planned,
-            "final_planned_steps": fit_to_budget.planned_steps if replan else planned,
-            "replans": list(fit_to_budget.replans) if replan else []}
+            "final_planned_steps": fitter.planned_steps if fitter else planned,
+            "replans": list(fitter.replans) if fitter else []}
     return trainer, limit, info
