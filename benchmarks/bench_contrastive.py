@@ -79,7 +79,7 @@ def main(argv=None):
           flush=True)
 
     keras.utils.set_random_seed(0)
-    encoders = {"random": build_encoder("small", (128, 96, 3), backbone_kwargs={"widths": (16, 32, 64, 128)})}
+    encoders = {"random": build_encoder("small", (128, 96, 3), backbone_kwargs=pretrained.backbone_kwargs())}
     heads = {}
     info = {}
     for method in args.methods:

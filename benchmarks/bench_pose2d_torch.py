@@ -1,16 +1,20 @@
-"""Training samples/s of notebook 02's network: Keras ``fit`` against a PyTorch replica, same run.
+"""Training samples/s of the kit's 2D pose networks: Keras ``fit`` against a PyTorch replica, same run.
 
 Usage::
 
     python benchmarks/bench_pose2d_torch.py            # 3 interleaved rounds of 30 steps
     python benchmarks/bench_pose2d_torch.py --rounds 7 --steps 40   # the README's table
+    python benchmarks/bench_pose2d_torch.py --network checkpoint    # the shipped checkpoint's network
     python benchmarks/bench_pose2d_torch.py --quick
 
-The network is :data:`pose_lab.training.keypoints2d.STREAM_RECIPE`'s: the small
-ResNet (stem 3x3/2 + 3x3 + max-pool, four stages of one basic block, widths
-16-32-64-128) with the SimpleBaseline head (three 4x4 stride-2 transposed
-convolutions of 64 filters + BN, lateral 1x1 conv + BN skips from strides 16/8/4,
-ReLU) and a 1x1 convolution to 17 heatmaps; 128x96 input, 32x24 heatmaps,
+``--network recipe`` (default) is :data:`pose_lab.training.keypoints2d.STREAM_RECIPE`'s
+network (notebook 02), ``--network checkpoint`` that of
+``pose_lab.pretrained.MODELS["pose2d-synthetic"]``: the small ResNet (stem
+3x3/2 + 3x3 + max-pool, four stages of basic blocks: one each at widths
+16-32-64-128 in the recipe, 1-2-2-1 at 24-48-96-160 in the checkpoint) with the
+SimpleBaseline head (three 4x4 stride-2 transposed convolutions of 64 filters
++ BN, lateral 1x1 conv + BN skips from strides 16/8/4, ReLU) and a 1x1
+convolution to 17 heatmaps; 128x96 input, 32x24 heatmaps,
 visibility-weighted heatmap MSE, Adam. Both sides train on the same fixed
 batch held in memory (the network alone, no data pipeline), batch 64, with two
 threads (this machine's cores). Under TensorFlow Keras is timed twice: with
@@ -36,7 +40,7 @@ from pose_lab import runtime  # noqa: E402  (cheap: no TensorFlow; after the pat
 TORCH_CASE = "PyTorch replica, eager loop, 2 threads"
 
 
-def _torch_model(torch, widths=(16, 32, 64, 128), head=64, joints=17):  # pragma: no cover - optional
+def _torch_model(torch, widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1), head=64, joints=17):  # pragma: no cover
     nn = torch.nn
 
     def cbr(cin, cout, k, s, relu=True):
@@ -59,7 +63,10 @@ def _torch_model(torch, widths=(16, 32, 64, 128), head=64, joints=17):  # pragma
             super().__init__()
             self.stem = nn.Sequential(cbr(3, widths[0], 3, 2), cbr(widths[0], widths[0], 3, 1), nn.MaxPool2d(2))
             chans = (widths[0],) + tuple(widths)
-            self.stages = nn.ModuleList(Block(chans[i], chans[i + 1], 1 if i == 0 else 2) for i in range(4))
+            self.stages = nn.ModuleList(
+                nn.Sequential(*(Block(chans[i] if b == 0 else chans[i + 1], chans[i + 1],
+                                      (1 if i == 0 else 2) if b == 0 else 1) for b in range(blocks[i])))
+                for i in range(4))
             self.up = nn.ModuleList()
             self.skip = nn.ModuleList()
             cin = widths[3]
@@ -83,7 +90,7 @@ def _torch_model(torch, widths=(16, 32, 64, 128), head=64, joints=17):  # pragma
     return Net()
 
 
-def _torch_worker(steps):  # pragma: no cover - optional reference
+def _torch_worker(steps, widths, blocks):  # pragma: no cover - optional reference
     import numpy as np
     import torch
 
@@ -94,7 +101,7 @@ def _torch_worker(steps):  # pragma: no cover - optional reference
     tx = torch.from_numpy(rng.uniform(0, 255, (bs, 3, 128, 96)).astype("float32"))
     thm = torch.from_numpy(rng.uniform(0, 1, (bs, 17, 32, 24)).astype("float32"))
     tw = torch.ones(bs, 17, 1, 1)
-    tnet = _torch_model(torch)
+    tnet = _torch_model(torch, widths, blocks)
     opt = torch.optim.Adam(tnet.parameters(), 1e-3)
 
     def step():
@@ -116,17 +123,30 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median is printed)")
+    ap.add_argument("--network", choices=("recipe", "checkpoint"), default="recipe",
+                    help="notebook 02's recipe network or the shipped checkpoint's")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--widths", type=int, nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--blocks", type=int, nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.torch_worker:  # pragma: no cover - optional reference, run in its own process
-        return _torch_worker(args.steps)
+        return _torch_worker(args.steps, args.widths, args.blocks)
 
     import keras
     import numpy as np
 
     from pose_lab.models.keypoints2d import build_heatmap_model
+    from pose_lab import pretrained
     from pose_lab.training.keypoints2d import STREAM_RECIPE, KeypointTrainer
 
+    config = dict(STREAM_RECIPE["model"] if args.network == "recipe"
+                  else pretrained.MODELS["pose2d-synthetic"]["config"])
+    config.pop("name", None)
+    bb = config["backbone_kwargs"]
+    replica = ["--widths", *map(str, bb["widths"]), "--blocks", *map(str, bb.get("blocks", (1, 1, 1, 1)))]
+    head = (config["head_filters"], config["head_layers"], config["skip_connections"])
+    if config["backbone"] != "small" or head != (64, 3, True):
+        raise SystemExit(f"the PyTorch replica is the small ResNet + a 3-layer skip head of 64 filters, not {config}")
     bs = STREAM_RECIPE["batch_size"]
     steps = args.steps or (5 if args.quick else 30)
     rounds = 1 if args.quick else args.rounds
@@ -141,7 +161,7 @@ def main(argv=None):
 
     def keras_case(jit_compile):
         keras.utils.set_random_seed(0)
-        net = build_heatmap_model(**STREAM_RECIPE["model"])
+        net = build_heatmap_model(**config)
         model = KeypointTrainer(net)
         model.compile(keras.optimizers.Adam(1e-3), jit_compile=jit_compile)
         model.fit(xs[: 2 * bs], {k: v[: 2 * bs] for k, v in ys.items()}, batch_size=bs, verbose=0)  # trace
@@ -167,9 +187,9 @@ def main(argv=None):
         print("PyTorch is not installed: timing Keras only (pip install torch for the replica)")
     else:  # pragma: no cover - optional reference
         def torch_rate():
-            out = subprocess.run([sys.executable, __file__, "--torch-worker", "--steps", str(steps)],
+            out = subprocess.run([sys.executable, __file__, "--torch-worker", "--steps", str(steps), *replica],
                                  check=True, capture_output=True, text=True).stdout.split()
-            torch_rate.version = out[1]
+            torch_rate.version, torch_rate.params = out[1], int(out[2])
             return float(out[0])
 
         cases.append((TORCH_CASE, torch_rate))
@@ -177,8 +197,9 @@ def main(argv=None):
     for _ in range(rounds):
         for name, fn in cases:
             results[name].append(fn())
-    print(f"parameters: Keras {net.count_params():,}")
-    print(f"notebook 02's network, batch {bs}, {steps} steps per round, median of {rounds} interleaved rounds, "
+    torch_params = f", PyTorch {torch_rate.params:,}" if TORCH_CASE in results else ""
+    print(f"parameters: Keras {net.count_params():,}{torch_params}")
+    print(f"{args.network} network {bb}, batch {bs}, {steps} steps per round, median of {rounds} interleaved rounds, "
           f"load average {runtime.load_average()}")
     print("| framework | training samples/s, median | min - max |")
     print("| --- | ---: | ---: |")

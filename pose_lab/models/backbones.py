@@ -334,18 +334,23 @@ def backbone_for_image_size(image_size, source="pose2d-synthetic", *, backbone_k
             :func:`pose_lab.pretrained.available`), a built backbone ``keras.Model``
             of the same architecture at any size, or ``None`` (random weights).
         backbone_kwargs: builder arguments of :func:`small_resnet_backbone`;
-            default the widths of ``"pose2d-synthetic"`` (``(16, 32, 64, 128)``).
+            default those of the registry entry ``source`` names
+            (``pose_lab.pretrained.MODELS[...]["config"]["backbone_kwargs"]``),
+            of ``"pose2d-synthetic"`` when ``source`` is a model or ``None``
+            (so a random-weights baseline has the checkpoint's architecture).
         name: model name (default that of ``source``).
 
     Returns:
         Backbone ``keras.Model``: images ``(B, H, W, 3)`` -> ``{"stride4", ..., "stride32"}``.
     """
     h, w, _ = _check_input_shape(tuple(image_size)[:2] + (3,))
-    kwargs = dict(backbone_kwargs or {"widths": (16, 32, 64, 128)})
-    if isinstance(source, str):
-        from pose_lab.pretrained import load_backbone  # lazily: pretrained builds on models
+    from pose_lab import pretrained  # lazily: pretrained builds on models
 
-        source = load_backbone(source)
+    if backbone_kwargs is None:
+        backbone_kwargs = pretrained.backbone_kwargs(source if isinstance(source, str) else "pose2d-synthetic")
+    kwargs = dict(backbone_kwargs)
+    if isinstance(source, str):
+        source = pretrained.load_backbone(source)
     if source is not None and not isinstance(source, keras.Model):
         raise ValueError(f"source: expected a pretrained name, a backbone keras.Model or None, got {source!r}")
     if name is None:

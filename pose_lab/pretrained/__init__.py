@@ -25,7 +25,7 @@ import keras
 
 from pose_lab.models.keypoints2d import build_heatmap_model
 
-__all__ = ["MODELS", "available", "describe", "load", "load_backbone", "sha256", "weights_path"]
+__all__ = ["MODELS", "available", "backbone_kwargs", "describe", "load", "load_backbone", "sha256", "weights_path"]
 
 #: Where the shipped weight files live.
 WEIGHTS_DIR = Path(__file__).resolve().parent
@@ -124,6 +124,11 @@ def load(name="pose2d-synthetic", *, weights_dir=None, check_hash=True):
     model = e["builder"](**e["config"])
     model.load_weights(path)
     return model
+
+
+def backbone_kwargs(name="pose2d-synthetic") -> dict:
+    """Builder arguments of the backbone inside ``name`` (a copy), e.g. to build it with random weights."""
+    return dict(_entry(name)["config"]["backbone_kwargs"])
 
 
 def load_backbone(name="pose2d-synthetic", **kwargs):

@@ -51,7 +51,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from pose_lab import losses
+from pose_lab import losses, pretrained
 from pose_lab.data.augment import DEFAULT_CONTRASTIVE_AUGMENTATIONS, contrastive_augmentation
 from pose_lab.models.contrastive import build_encoder, simclr_projection_head, simsiam_predictor, simsiam_projector
 from pose_lab.training.base import fit_resumable, fit_within_budget, steps_per_second
@@ -384,14 +384,19 @@ def _views(augmentations, seed):
 
 
 def _encoder_for(input_shape, widths, encoder):
+    """``encoder``, or a fresh small ResNet: the shipped checkpoint's architecture, or ``widths`` (one block each)."""
     if encoder is not None:
         return encoder
-    return build_encoder("small", input_shape, backbone_kwargs={"widths": tuple(widths)})
+    kwargs = pretrained.backbone_kwargs("pose2d-synthetic") if widths is None else {"widths": tuple(widths)}
+    return build_encoder("small", input_shape, backbone_kwargs=kwargs)
 
 
-def build_simclr(input_shape=(128, 96, 3), *, widths=(16, 32, 64, 128), projection_dim=64, temperature=0.1,
+def build_simclr(input_shape=(128, 96, 3), *, widths=None, projection_dim=64, temperature=0.1,
                  augmentations=None, encoder=None, seed=None, **kwargs):
-    """The kit's CPU SimCLR: the small ResNet of the pose checkpoint, a 2-layer head, default views.
+    """The kit's CPU SimCLR: the small ResNet of the shipped pose checkpoint, a 2-layer head, default views.
+
+    The encoder has the architecture of ``pretrained.load_backbone("pose2d-synthetic")`` (random weights), so
+    the supervised checkpoint is a like-for-like reference; ``widths`` builds one basic block per stage instead.
 
     ``augmentations``: names for :func:`~pose_lab.data.augment.contrastive_augmentation`
     (default its defaults); ``encoder``: use this encoder instead of a fresh one.
@@ -403,9 +408,10 @@ def build_simclr(input_shape=(128, 96, 3), *, widths=(16, 32, 64, 128), projecti
                   temperature=temperature, **kwargs)
 
 
-def build_simsiam(input_shape=(128, 96, 3), *, widths=(16, 32, 64, 128), dim=512, augmentations=None, encoder=None,
+def build_simsiam(input_shape=(128, 96, 3), *, widths=None, dim=512, augmentations=None, encoder=None,
                   seed=None, **kwargs):
-    """The kit's CPU SimSiam: the small ResNet, a 3-layer projector of width ``dim``, a ``dim/4`` predictor."""
+    """The kit's CPU SimSiam: the checkpoint's small ResNet (as :func:`build_simclr`), a 3-layer projector of
+    width ``dim``, a ``dim/4`` predictor."""
     enc = _encoder_for(input_shape, widths, encoder)
     return SimSiam(enc, simsiam_projector(int(enc.output_shape[-1]), dim), simsiam_predictor(dim),
                    _views(augmentations, seed), **kwargs)
@@ -455,13 +461,13 @@ def pretrain_for_minutes(build, data, minutes, *, base_learning_rate, batch_size
     model.compile(optimizer=contrastive_optimizer(base_learning_rate, batch_size, planned, schedule=schedule,
                                                   **optimizer_kwargs),
                   run_eagerly=run_eagerly)
-    limit = TimeLimit(left / 6    extra = ([ProgressLog()] if progress else []) + list(callbacks or [])
+    extra = ([ProgressLog()] if progress else []) + list(callbacks or [])
     if isinstance(model, SimSiam):
         extra.append(CollapseMonitor(model.output_dim, collapse_threshold))
     # a plan from the probe keeps the schedule's end at the budget's; a given number of steps is the plan
     hist, limit, replan = fit_within_budget(model, data, left, schedule, planned, replan=steps is None,
                                             max_steps=None if steps is None else planned, callbacks=extra)
-probe's, timed on a throw-away model over a few steps, is only the plan's basis)
+    # the run's own rate (the probe's, timed on a throw-away model over a few steps, is only the plan's basis)
     run_rate = limit.steps / limit.trained_seconds if limit.trained_seconds > 0 else float("nan")
     return model, limit, {"steps_per_second": run_rate, "probe_steps_per_second": probe_rate,
                           "probe_seconds": probe_seconds, "planned_steps": planned,
