@@ -15,7 +15,7 @@ Every encoder is the small ResNet of the shipped pose checkpoint (widths 16-128,
   synthetic person crops (subjects S1-S8, no labels) for ``--minutes`` each, with
   :func:`pose_lab.training.contrastive.pretrain_for_minutes` (SGD + momentum,
   lr = base x batch / 256, warm-up + cosine to ``--eta-min`` x lr);
-* ``supervised``: the backbone of ``pose_lab.pretrained.load("pose2d-synthetic")``,
+* ``supervised``: the backbone of ``pose_lab.pretrained.load("pose2d-synthetic-small")``,
   trained with keypoint labels (the reference the seed did not have).
 
 Then, on the same fixed crops (probe splits: train S1-S8, val and test S9/S11):
@@ -79,7 +79,8 @@ def main(argv=None):
           flush=True)
 
     keras.utils.set_random_seed(0)
-    encoders = {"random": build_encoder("small", (128, 96, 3), backbone_kwargs=pretrained.backbone_kwargs())}
+    encoders = {"random": build_encoder("small", (128, 96, 3),
+                                        backbone_kwargs=pretrained.backbone_kwargs("pose2d-synthetic-small"))}
     heads = {}
     info = {}
     for method in args.methods:
@@ -106,7 +107,7 @@ def main(argv=None):
         if args.save_encoders:
             model.encoder.save(out / f"{method}_encoder.keras")
     if not args.no_supervised:
-        encoders["supervised"] = build_encoder(pretrained.load_backbone("pose2d-synthetic"))
+        encoders["supervised"] = build_encoder(pretrained.load_backbone("pose2d-synthetic-small"))
 
     feats = {name: {sp: EC.encoder_features(enc, d["images"]) for sp, d in splits.items()}
              for name, enc in encoders.items()}

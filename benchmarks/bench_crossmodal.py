@@ -23,7 +23,7 @@ Usage::
 
     python benchmarks/bench_crossmodal.py            # 64x64, 24k crops, 12 epochs
     python benchmarks/bench_crossmodal.py --quick    # a one-minute check
-    python benchmarks/bench_crossmodal.py --image-backbone pose2d-synthetic   # encoder from the 2D checkpoint
+    python benchmarks/bench_crossmodal.py --image-backbone pose2d-synthetic-small   # encoder from the 2D checkpoint
 
 Timings are wall-clock on whatever machine runs it; say how loaded the CPU was
 when you quote them.
@@ -66,8 +66,9 @@ def parse_args(argv=None):
     p.add_argument("--no-lifter", action="store_true", help="skip the supervised lifter baseline")
     p.add_argument("--quick", action="store_true", help="32x32, 1k crops, 3 epochs")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--image-backbone", default=None, choices=["pose2d-synthetic"],
-                   help="start the image encoder from this shipped checkpoint's backbone (issue 10, item 6)")
+    p.add_argument("--image-backbone", default=None, choices=["pose2d-synthetic-small", "pose2d-synthetic"],
+                   help="start the image encoder from this shipped checkpoint's backbone (issue 10, item 6; "
+                        "notebook 10 uses pose2d-synthetic-small)")
     p.add_argument("--backbone-size", type=int, default=128,
                    help="side the crops are resized to for --image-backbone (the checkpoint saw ~128-px persons)")
     p.add_argument("--verbose", action="store_true", help="print one line per training epoch")

@@ -65,7 +65,7 @@ def main(argv=None):
     runtime.set_seed(0)
     size = (args.image_size, args.image_size)
     t_start = time.perf_counter()
-    backbone = backbone_for_image_size(size, None if args.no_pretrained else "pose2d-synthetic")
+    backbone = backbone_for_image_size(size, None if args.no_pretrained else "pose2d-synthetic-small")
     model = build_keypoint_rcnn("cpu", size, backbone=backbone, seed=0)
     stream = SceneStream(batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch, seed=1, image_size=size)
 

@@ -4,8 +4,10 @@ Usage::
 
     python benchmarks/bench_pose2d_stream.py --designs recipe mobile wide --minutes 5
     python benchmarks/bench_pose2d_stream.py --designs recipe --minutes 15 --marks 5 10     # notebook 02's target
+    python benchmarks/bench_pose2d_stream.py --designs wide --minutes 90 --marks 15 30 60 \\
+        --save pose_lab/pretrained/pose2d_synthetic.weights.h5                  # the shipped pose2d-synthetic
     python benchmarks/bench_pose2d_stream.py --designs recipe --minutes 50 --marks 5 10 20 35 --no-replan \\
-        --save pose_lab/pretrained/pose2d_synthetic.weights.h5                              # the shipped checkpoint
+        --save pose_lab/pretrained/pose2d_synthetic_small.weights.h5            # the shipped pose2d-synthetic-small
     python benchmarks/bench_pose2d_stream.py --smoke                                        # seconds
 
 Every design trains from random initialisation on
@@ -50,7 +52,7 @@ DESIGNS = {
     # MobileNetV2-style depthwise-separable backbone, same head
     "mobile": {"backbone": "mobile", "backbone_kwargs": {"widths": (24, 32, 64, 96), "blocks": (1, 2, 2, 2)},
                "head_filters": 64, "head_layers": 3, "skip_connections": True},
-    # wider and deeper ResNet (two blocks at strides 8 and 16), same head
+    # wider and deeper ResNet (two blocks at strides 8 and 16), same head: the shipped pose2d-synthetic
     "wide": {"backbone": "small", "backbone_kwargs": {"widths": (24, 48, 96, 160), "blocks": (1, 2, 2, 1)},
              "head_filters": 64, "head_layers": 3, "skip_connections": True},
 }

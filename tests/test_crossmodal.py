@@ -419,9 +419,10 @@ def test_image_encoder_on_a_pretrained_backbone(tmp_path, image_size, backbone_s
     from pose_lab import pretrained
     from pose_lab.models.backbones import backbone_for_image_size
 
-    bb = backbone_for_image_size(backbone_size, "pose2d-synthetic")
+    bb = backbone_for_image_size(backbone_size, "pose2d-synthetic-small")  # notebook 10's
     enc = build_image_encoder(image_size=image_size, latent_dim=LATENT, backbone=bb)
-    for a, b in zip(enc.get_layer(bb.name).get_weights(), pretrained.load_backbone().get_weights()):
+    shipped = pretrained.load_backbone("pose2d-synthetic-small")
+    for a, b in zip(enc.get_layer(bb.name).get_weights(), shipped.get_weights()):
         np.testing.assert_array_equal(a, b)  # the checkpoint's weights, not a fresh initialisation
     # the heads read the backbone's stride-32 map of the [0, 255] image, resized to the backbone's size
     x = np.random.default_rng(0).uniform(0, 1, (2, image_size, image_size, 3)).astype("float32")

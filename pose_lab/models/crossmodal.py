@@ -153,7 +153,7 @@ def build_image_encoder(
             backbone ``keras.Model`` with the kit's interface (RGB in ``[0, 255]``
             -> ``{"stride4", ..., "stride32"}``, :mod:`pose_lab.models.backbones`),
             e.g. the shipped 2D pose network's backbone rebuilt for this size,
-            ``backbone_for_image_size((128, 128), "pose2d-synthetic")``. The
+            ``backbone_for_image_size((128, 128), "pose2d-synthetic-small")``. The
             encoder scales its ``[0, 1]`` input to ``[0, 255]``, resizes it
             (bilinear) to the backbone's input size where the two differ (the
             checkpoint saw persons about 128 px tall), and reads

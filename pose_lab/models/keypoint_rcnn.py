@@ -25,8 +25,8 @@ Two configurations, :data:`KEYPOINT_RCNN_CONFIGS`:
   with 256 channels plus P6 (a stride-2 max-pool of P5, used by the RPN only),
   one anchor size per level (32 ... 512) and three aspect ratios, box head
   2 x 1024, keypoint head 8 x 512 convs, 56 x 56 heatmaps.
-* ``"cpu"``: an FPN over strides 4-32 of the small backbone (the kit's
-  ``pose2d-synthetic`` widths; the top-down pathway brings the deeper stages'
+* ``"cpu"``: an FPN over strides 4-32 of the small backbone (that of the kit's
+  ``pose2d-synthetic-small`` checkpoint; the top-down pathway brings the deeper stages'
   context into the fine maps, whose backbone features alone have 16-32
   channels and a small receptive field), 64 channels, read out at two levels
   only: P3 (stride 8) for the RPN (three anchor sizes) and the box head, P2
@@ -80,6 +80,8 @@ __all__ = [
 KEYPOINT_RCNN_CONFIGS = {
     "cpu": {
         "backbone": "small",
+        # the backbone of the shipped pose2d-synthetic-small (pretrained.backbone_kwargs, written out: models sit
+        # below pretrained); backbone_for_image_size builds the same network
         "backbone_kwargs": {"widths": (16, 32, 64, 128)},
         "levels": (3,),
         "keypoint_levels": (2,),

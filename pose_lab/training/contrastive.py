@@ -384,10 +384,10 @@ def _views(augmentations, seed):
 
 
 def _encoder_for(input_shape, widths, encoder):
-    """``encoder``, or a fresh small ResNet: the shipped checkpoint's architecture, or ``widths`` (one block each)."""
+    """``encoder``, or a fresh small ResNet: that of ``pose2d-synthetic-small``, or ``widths`` (one block each)."""
     if encoder is not None:
         return encoder
-    kwargs = pretrained.backbone_kwargs("pose2d-synthetic") if widths is None else {"widths": tuple(widths)}
+    kwargs = pretrained.backbone_kwargs("pose2d-synthetic-small") if widths is None else {"widths": tuple(widths)}
     return build_encoder("small", input_shape, backbone_kwargs=kwargs)
 
 
@@ -395,8 +395,8 @@ def build_simclr(input_shape=(128, 96, 3), *, widths=None, projection_dim=64, te
                  augmentations=None, encoder=None, seed=None, **kwargs):
     """The kit's CPU SimCLR: the small ResNet of the shipped pose checkpoint, a 2-layer head, default views.
 
-    The encoder has the architecture of ``pretrained.load_backbone("pose2d-synthetic")`` (random weights), so
-    the supervised checkpoint is a like-for-like reference; ``widths`` builds one basic block per stage instead.
+    The encoder has the architecture of ``pretrained.load_backbone("pose2d-synthetic-small")`` (random weights),
+    so that supervised checkpoint is a like-for-like reference; ``widths`` builds one basic block per stage.
 
     ``augmentations``: names for :func:`~pose_lab.data.augment.contrastive_augmentation`
     (default its defaults); ``encoder``: use this encoder instead of a fresh one.
