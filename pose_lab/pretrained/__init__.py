@@ -60,7 +60,8 @@ MODELS = {
                     "--save pose_lab/pretrained/pose2d_synthetic.weights.h5"),
         "scores": {"OKS AP": 0.460, "AP50": 0.850, "AP75": 0.427, "PCK@0.05": 0.743, "L/R swaps": "15.2 %",
                    "real COCO sample AP": 0.002, "real COCO sample PCK@0.05": 0.179,
-                   "training": "90 min on the 2-core CPU, 11,614 steps x 64 persons, schedule re-planned to the budget"},
+                   "training": "90 min on the 2-core CPU, 11,614 steps x 64 persons, schedule re-planned to the "
+                               "budget"},
         "decode": "dark",
         "description": ("top-down COCO-17 heatmap network (wider small ResNet, 24-160 channels, 1-2-2-1 blocks) "
                         "trained from scratch on the synthetic stream"),
