@@ -39,8 +39,8 @@ WEIGHTS_DIR = Path(__file__).resolve().parent
 #: README's numbers (synthetic COCO val of subjects S9/S11, 200 images, seed
 #: 123, ground-truth boxes, flip test, DARK decoding).
 MODELS = {
-    # the best 2D pose network: what `load()` gives by default (notebook 02's gallery, notebook 03's top-down
-    # comparison, the front end of later notebooks)
+    # the best 2D pose network: what `load()` gives by default (notebook 02's gallery and final table; the
+    # top-down front end for later notebooks)
     "pose2d-synthetic": {
         "builder": build_heatmap_model,
         # written out, not taken from a recipe: the weights file is frozen with this architecture
